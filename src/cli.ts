@@ -1,0 +1,131 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { parseEnv } from 'node:util'
+import { Command as Commander, CommanderError, Option } from 'commander'
+import { relayConfig, Values } from './config/config.ts'
+import { type Command, type OptionSpec, defaultFor, optionsFor } from './config/options.ts'
+import { resolveOptions } from './config/resolve.ts'
+import { AtKafkaError, ConfigError, errorMessage } from './errors.ts'
+import { createLogger } from './logger.ts'
+import { runRelay } from './relay/run.ts'
+import type { ServiceDeps } from './service.ts'
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+/** The process environment with a `.env` file of the working directory underneath it. */
+export function loadEnv(cwd: string, env: Env): Env {
+  const file = `${cwd}/.env`
+  if (!existsSync(file)) return env
+  return { ...parseEnv(readFileSync(file, 'utf8')), ...env }
+}
+
+function helpText(spec: OptionSpec, command: Command): string {
+  const parts = [spec.description]
+  if (spec.choices) parts.push(`(${spec.choices.join('|')})`)
+  const def = defaultFor(spec, command)
+  if (def !== undefined && !spec.secret) parts.push(`[default: ${def}]`)
+  if (spec.env) parts.push(`[env: ${spec.env}]`)
+  return parts.join(' ')
+}
+
+function addOptions(cmd: Commander, command: Command): Commander {
+  for (const spec of optionsFor(command)) {
+    const flags = spec.kind === 'bool' ? `--${spec.flag}` : `--${spec.flag} <value>`
+    cmd.addOption(new Option(flags, helpText(spec, command)))
+  }
+  return cmd
+}
+
+export interface CliIo {
+  argv: readonly string[]
+  env: Env
+  deps: Omit<ServiceDeps, 'logger'>
+  /** Where usage errors and help go. */
+  stderr: NodeJS.WritableStream
+  stdoutText: NodeJS.WritableStream
+}
+
+type Runner = (command: Command, cli: Record<string, unknown>) => Promise<void>
+
+function buildProgram(run: Runner, io: CliIo): Commander {
+  const program = new Commander('atkafka')
+    .description('Stream AT Protocol events (relay firehose, Tap, Ozone) into Apache Kafka')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdoutText.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .showHelpAfterError(false)
+  const firehose = program
+    .command('firehose')
+    .description('Stream repository events from a relay or from Tap')
+  addOptions(
+    firehose
+      .command('relay')
+      .description("Subscribe to a relay's com.atproto.sync.subscribeRepos")
+      .exitOverride(),
+    'relay',
+  ).action((opts: Record<string, unknown>) => run('relay', opts))
+  return program
+}
+
+/** Build the typed config of `command` and run it until stopped. */
+async function runCommand(
+  command: Command,
+  cli: Record<string, unknown>,
+  io: CliIo,
+): Promise<void> {
+  const values = new Values(resolveOptions(command, cli, io.env))
+  switch (command) {
+    case 'relay': {
+      const config = relayConfig(values)
+      const logger = createLogger({
+        debug: config.debug,
+        toStderr: config.output.kind === 'stdout',
+      })
+      await runRelay(config, { ...io.deps, logger })
+      return
+    }
+    default:
+      throw new ConfigError(`command ${command} is not available`)
+  }
+}
+
+/**
+ * Run the CLI; returns the process exit code (0 ok, 1 runtime failure, 2 usage or config error).
+ */
+export async function main(io: CliIo): Promise<number> {
+  const program = buildProgram((command, cli) => runCommand(command, cli, io), io)
+  try {
+    await program.parseAsync([...io.argv], { from: 'user' })
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; commander already printed usage errors.
+      return err.exitCode === 0 ? 0 : 2
+    }
+    if (err instanceof ConfigError) {
+      io.stderr.write(`atkafka: error: ${err.message}\n`)
+      return 2
+    }
+    const kind = err instanceof AtKafkaError ? err.name : 'Error'
+    io.stderr.write(`atkafka: ${kind}: ${errorMessage(err)}\n`)
+    return 1
+  }
+}
+
+/** Entry point of bin/atkafka: wires signals to one AbortController; never calls process.exit. */
+export async function cliMain(): Promise<void> {
+  const controller = new AbortController()
+  const onSignal = () => controller.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  process.exitCode = await main({
+    argv: process.argv.slice(2),
+    env: loadEnv(process.cwd(), process.env),
+    deps: { signal: controller.signal, stdout: process.stdout },
+    stderr: process.stderr,
+    stdoutText: process.stdout,
+  })
+  process.off('SIGINT', onSignal)
+  process.off('SIGTERM', onSignal)
+}

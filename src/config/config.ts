@@ -1,0 +1,200 @@
+import { hostname } from 'node:os'
+import { ConfigError } from '../errors.ts'
+import { type ListenAddress, parseListenAddress } from '../metrics-server.ts'
+import type { KafkaSecurity } from '../sink/kafka-client.ts'
+import type { Compression } from '../sink/kafka.ts'
+import { workerIdFromHostname } from '../snowflake.ts'
+import type { OptionValue, Resolved } from './resolve.ts'
+
+export type OutputConfig =
+  | { kind: 'stdout' }
+  | {
+      kind: 'kafka'
+      brokers: string[]
+      topic: string
+      partitions: number
+      replicationFactor: number
+      compression: Compression
+      security: KafkaSecurity
+    }
+
+export interface CommonConfig {
+  output: OutputConfig
+  maxInFlight: number
+  metricsAddress: ListenAddress
+  debug: boolean
+}
+
+export interface FormatConfig {
+  osprey: boolean
+  workerId: number
+}
+
+export interface FirehoseConfig extends CommonConfig {
+  format: FormatConfig
+  watchedCollections: string[]
+  ignoredCollections: string[]
+}
+
+export interface RelayConfig extends FirehoseConfig {
+  /** `ws(s)://host[:port][/path]` without the XRPC path. */
+  relayHost: string
+  cursorFile: string
+  /** Explicit start seq (overrides the cursor file). */
+  cursor?: number
+}
+
+/** Typed accessors over resolved option values. */
+export class Values {
+  readonly #values: Resolved
+  constructor(values: Resolved) {
+    this.#values = values
+  }
+  #get(flag: string): OptionValue | undefined {
+    return this.#values.get(flag)
+  }
+  str(flag: string): string | undefined {
+    const v = this.#get(flag)
+    return typeof v === 'string' ? v : undefined
+  }
+  reqStr(flag: string): string {
+    const v = this.str(flag)
+    if (v === undefined) throw new ConfigError(`missing value for --${flag}`)
+    return v
+  }
+  list(flag: string): string[] {
+    const v = this.#get(flag)
+    return Array.isArray(v) ? v : []
+  }
+  int(flag: string): number | undefined {
+    const v = this.#get(flag)
+    return typeof v === 'number' ? v : undefined
+  }
+  reqInt(flag: string): number {
+    const v = this.int(flag)
+    if (v === undefined) throw new ConfigError(`missing value for --${flag}`)
+    return v
+  }
+  bool(flag: string): boolean {
+    return this.#get(flag) === true
+  }
+}
+
+function requireFor(v: Values, flag: string, env: string, why: string): string {
+  const s = v.str(flag)
+  if (s === undefined) throw new ConfigError(`--${flag} (${env}) is required ${why}`)
+  return s
+}
+
+export function commonConfig(v: Values): CommonConfig {
+  let output: OutputConfig
+  if (v.bool('stdout')) {
+    output = { kind: 'stdout' }
+  } else {
+    const brokers = v.list('bootstrap-servers')
+    if (brokers.length === 0) {
+      throw new ConfigError(
+        '--bootstrap-servers (ATKAFKA_BOOTSTRAP_SERVERS) is required unless --stdout is given',
+      )
+    }
+    for (const b of brokers) {
+      if (!/^[^\s:/]+:\d{1,5}$/.test(b) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(b)) {
+        throw new ConfigError(
+          `invalid value "${b}" for --bootstrap-servers (ATKAFKA_BOOTSTRAP_SERVERS): expected host:port`,
+        )
+      }
+    }
+    const topic = requireFor(v, 'output-topic', 'ATKAFKA_OUTPUT_TOPIC', 'unless --stdout is given')
+    if (!/^[a-zA-Z0-9._-]{1,249}$/.test(topic) || topic === '.' || topic === '..') {
+      throw new ConfigError(
+        `invalid value "${topic}" for --output-topic (ATKAFKA_OUTPUT_TOPIC): expected a Kafka topic name (letters, digits, . _ -)`,
+      )
+    }
+    const mechanism = v.str('kafka-sasl-mechanism') as KafkaSecurity['saslMechanism']
+    const username = v.str('kafka-sasl-username')
+    const password = v.str('kafka-sasl-password')
+    if (mechanism !== undefined && (username === undefined || password === undefined)) {
+      throw new ConfigError(
+        '--kafka-sasl-mechanism needs --kafka-sasl-username and --kafka-sasl-password',
+      )
+    }
+    if (mechanism === undefined && (username !== undefined || password !== undefined)) {
+      throw new ConfigError(
+        '--kafka-sasl-username/--kafka-sasl-password need --kafka-sasl-mechanism',
+      )
+    }
+    const sslCa = v.str('kafka-ssl-ca')
+    output = {
+      kind: 'kafka',
+      brokers,
+      topic,
+      partitions: v.reqInt('topic-partitions'),
+      replicationFactor: v.reqInt('replication-factor'),
+      compression: v.reqStr('kafka-compression') as Compression,
+      security: {
+        saslMechanism: mechanism,
+        saslUsername: username,
+        saslPassword: password,
+        ssl: v.bool('kafka-ssl') || sslCa !== undefined,
+        sslCa,
+      },
+    }
+  }
+  return {
+    output,
+    maxInFlight: v.reqInt('max-in-flight'),
+    metricsAddress: parseListenAddress(v.reqStr('metrics-listen-address')),
+    debug: v.bool('debug'),
+  }
+}
+
+export function firehoseConfig(v: Values): FirehoseConfig {
+  const watchedCollections = v.list('watched-collections')
+  const ignoredCollections = v.list('ignored-collections')
+  if (watchedCollections.length > 0 && ignoredCollections.length > 0) {
+    throw new ConfigError(
+      '--watched-collections and --ignored-collections cannot be used together: give one list',
+    )
+  }
+  return {
+    ...commonConfig(v),
+    format: {
+      osprey: v.bool('osprey-compatible'),
+      workerId: v.int('osprey-worker-id') ?? workerIdFromHostname(hostname()),
+    },
+    watchedCollections,
+    ignoredCollections,
+  }
+}
+
+/** `wss://bsky.network` (or http/https, which map to ws/wss), without trailing XRPC path. */
+export function normalizeWsUrl(raw: string): string {
+  const url = new URL(raw)
+  if (url.protocol === 'http:') url.protocol = 'ws:'
+  if (url.protocol === 'https:') url.protocol = 'wss:'
+  url.pathname = url.pathname.replace(/\/xrpc\/com\.atproto\.sync\.subscribeRepos\/?$/, '')
+  url.search = ''
+  return url.toString().replace(/\/+$/, '')
+}
+
+export function relayConfig(v: Values): RelayConfig {
+  return {
+    ...firehoseConfig(v),
+    relayHost: normalizeWsUrl(v.reqStr('relay-host')),
+    cursorFile: v.reqStr('cursor-file'),
+    cursor: v.int('cursor'),
+  }
+}
+
+/** Config safe to log: no secrets. */
+export function redactedOutput(output: OutputConfig): Record<string, unknown> {
+  if (output.kind === 'stdout') return { kind: 'stdout' }
+  return {
+    kind: 'kafka',
+    brokers: output.brokers,
+    topic: output.topic,
+    compression: output.compression,
+    sasl: output.security.saslMechanism ?? 'none',
+    ssl: output.security.ssl,
+  }
+}

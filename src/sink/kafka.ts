@@ -1,0 +1,251 @@
+import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { errorMessage } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import type { Metrics } from '../metrics.ts'
+import { backoffDelay } from '../backoff.ts'
+import { ensureTopic } from './kafka-client.ts'
+import { DrainWaiters, Group, type OutMessage, type Sink } from './sink.ts'
+
+export type Compression = 'none' | 'gzip'
+
+export interface KafkaSinkOptions {
+  kafka: Kafka
+  topic: string
+  partitions: number
+  replicationFactor: number
+  compression: Compression
+  logger: Logger
+  metrics: Metrics
+  /** Called when the sink can never succeed (e.g. authentication or authorisation refused). */
+  onFatal: (err: Error) => void
+  /** Largest number of messages in one produce request. */
+  maxBatchMessages?: number
+  /** Largest number of value bytes in one produce request. */
+  maxBatchBytes?: number
+}
+
+interface Entry {
+  key: string
+  value: string
+  group: Group
+}
+
+/** Errors that no retry can fix. */
+const FATAL_TYPES = new Set([
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'SASL_AUTHENTICATION_FAILED',
+  'ILLEGAL_SASL_STATE',
+  'UNSUPPORTED_SASL_MECHANISM',
+  'INVALID_TOPIC_EXCEPTION',
+])
+
+function errorType(err: unknown): string | undefined {
+  const type = (err as { type?: unknown }).type
+  return typeof type === 'string' ? type : undefined
+}
+
+export function isFatalKafkaError(err: unknown): boolean {
+  if (err instanceof Error && err.name === 'KafkaJSSASLAuthenticationError') return true
+  const type = errorType(err)
+  return type !== undefined && FATAL_TYPES.has(type)
+}
+
+/**
+ * KafkaJS producer behind the {@link Sink} interface. Idempotent, acks from all in-sync
+ * replicas, murmur2 key partitioning (the same partitions as the Java client and at-kafka).
+ * Exactly one produce request is in flight at a time and a failed batch is retried before
+ * anything after it, so per-key order holds even across retries; messages written meanwhile
+ * are batched for the next request.
+ */
+export class KafkaSink implements Sink {
+  readonly #opts: KafkaSinkOptions
+  readonly #log: Logger
+  readonly #drained = new DrainWaiters()
+  readonly #maxMessages: number
+  readonly #maxBytes: number
+  #producer: Producer | undefined
+  #queue: Entry[] = []
+  #head = 0
+  #pending = 0
+  #sending = false
+  #ready = false
+  #closed = false
+  #stop = new AbortController()
+
+  constructor(opts: KafkaSinkOptions) {
+    this.#opts = opts
+    this.#log = opts.logger
+    this.#maxMessages = opts.maxBatchMessages ?? 5000
+    this.#maxBytes = opts.maxBatchBytes ?? 4 * 1024 * 1024
+  }
+
+  get pending(): number {
+    return this.#pending
+  }
+
+  isReady(): boolean {
+    return this.#ready
+  }
+
+  /** Connect and create the topic if missing; retries until `signal` aborts, unless fatal. */
+  async start(signal: AbortSignal): Promise<void> {
+    const { kafka, topic, partitions, replicationFactor } = this.#opts
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const created = await ensureTopic(kafka, topic, partitions, replicationFactor)
+        if (created) this.#log.info({ topic, partitions, replicationFactor }, 'created topic')
+        this.#producer = this.#newProducer()
+        await this.#producer.connect()
+        this.#ready = true
+        this.#log.info({ topic }, 'connected to Kafka')
+        if (this.#head < this.#queue.length && !this.#sending) void this.#pump()
+        return
+      } catch (err) {
+        if (isFatalKafkaError(err)) throw err
+        if (signal.aborted) throw err
+        const delay = backoffDelay(attempt, 500, 15000)
+        this.#log.warn({ err: errorMessage(err), retryInMs: delay }, 'cannot reach Kafka, retrying')
+        await sleep(delay, undefined, { signal }).catch(() => {})
+        if (signal.aborted) throw err
+      }
+    }
+  }
+
+  #newProducer(): Producer {
+    return this.#opts.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
+    })
+  }
+
+  write(messages: readonly OutMessage[], done: () => void): void {
+    const group = new Group(messages.length, done)
+    for (const m of messages) this.#queue.push({ key: m.key, value: m.value, group })
+    this.#pending += messages.length
+    if (!this.#sending && this.#producer !== undefined) void this.#pump()
+  }
+
+  #takeBatch(): Entry[] {
+    const end = Math.min(this.#queue.length, this.#head + this.#maxMessages)
+    let bytes = 0
+    let i = this.#head
+    for (; i < end; i++) {
+      bytes += this.#queue[i]!.value.length
+      if (bytes > this.#maxBytes && i > this.#head) break
+    }
+    const batch = this.#queue.slice(this.#head, i)
+    this.#head = i
+    if (this.#head > 65536 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+    return batch
+  }
+
+  async #pump(): Promise<void> {
+    this.#sending = true
+    try {
+      while (this.#head < this.#queue.length && !this.#stop.signal.aborted) {
+        await this.#sendWithRetry(this.#takeBatch())
+      }
+    } finally {
+      this.#sending = false
+    }
+  }
+
+  async #sendWithRetry(batch: Entry[]): Promise<void> {
+    const { metrics, topic } = this.#opts
+    const compression =
+      this.#opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None
+    for (let attempt = 0; ; attempt++) {
+      const t0 = performance.now()
+      try {
+        await this.#producer!.send({
+          topic,
+          acks: -1,
+          compression,
+          messages: batch.map((e) => ({ key: e.key, value: e.value })),
+        })
+        metrics.produceLatency.observe((performance.now() - t0) / 1000)
+        metrics.producedEvents.inc({ status: 'ok' }, batch.length)
+        if (!this.#ready) this.#log.info('Kafka is accepting messages again')
+        this.#ready = true
+        this.#acknowledge(batch)
+        return
+      } catch (err) {
+        if (errorType(err) === 'MESSAGE_TOO_LARGE') {
+          await this.#splitTooLarge(batch, err)
+          return
+        }
+        if (isFatalKafkaError(err)) {
+          this.#ready = false
+          this.#opts.onFatal(err instanceof Error ? err : new Error(String(err)))
+          this.#stop.abort()
+          return
+        }
+        if (this.#stop.signal.aborted) return
+        this.#ready = false
+        metrics.produceRetries.inc()
+        const delay = backoffDelay(attempt, 200, 10000)
+        this.#log.warn(
+          { err: errorMessage(err), messages: batch.length, attempt, retryInMs: delay },
+          'produce failed, retrying the same batch',
+        )
+        await sleep(delay, undefined, { signal: this.#stop.signal }).catch(() => {})
+        if (attempt >= 2) await this.#resetProducer()
+      }
+    }
+  }
+
+  /** Halve a batch the broker refused as too large; a single message it refuses is dropped. */
+  async #splitTooLarge(batch: Entry[], err: unknown): Promise<void> {
+    if (batch.length === 1) {
+      const e = batch[0]!
+      this.#opts.metrics.producedEvents.inc({ status: 'error' })
+      this.#opts.metrics.droppedEvents.inc({ reason: 'too-large' })
+      this.#log.error(
+        { key: e.key, bytes: e.value.length, err: errorMessage(err) },
+        'Kafka refused a message as too large; dropped',
+      )
+      this.#acknowledge(batch)
+      return
+    }
+    const mid = batch.length >> 1
+    await this.#sendWithRetry(batch.slice(0, mid))
+    await this.#sendWithRetry(batch.slice(mid))
+  }
+
+  /** A fresh producer (new producer id) after repeated failures, e.g. a broker that lost state. */
+  async #resetProducer(): Promise<void> {
+    const old = this.#producer
+    this.#producer = this.#newProducer()
+    await old?.disconnect().catch(() => {})
+    await this.#producer.connect().catch((err: unknown) => {
+      this.#log.debug({ err: errorMessage(err) }, 'reconnecting producer failed')
+    })
+  }
+
+  #acknowledge(batch: Entry[]): void {
+    this.#pending -= batch.length
+    for (const e of batch) e.group.ack()
+    if (this.#pending === 0) this.#drained.release()
+  }
+
+  async flush(signal?: AbortSignal): Promise<void> {
+    if (this.#pending > 0) await this.#drained.wait(signal)
+  }
+
+  /** Stop retrying and disconnect; call after {@link flush}. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#stop.abort()
+    this.#ready = false
+    await this.#producer?.disconnect().catch(() => {})
+  }
+}
