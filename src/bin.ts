@@ -1,0 +1,3 @@
+import { cliMain } from './cli.ts'
+
+await cliMain()
