@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Writable } from 'node:stream'
-import { main } from '../src/cli.ts'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadEnv, main } from '../src/cli.ts'
 import { Values, normalizeWsUrl, relayConfig } from '../src/config/config.ts'
 import { resolveOptions } from '../src/config/resolve.ts'
 import { compileCollectionFilter } from '../src/filter.ts'
@@ -131,6 +134,24 @@ describe('config', () => {
       'DEBUG',
     ]) {
       assert.ok(r.stdout.includes(env), env)
+    }
+  })
+
+  it('reads a .env file in the working directory; the real environment wins', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'atkafka-env-'))
+    try {
+      await writeFile(
+        join(dir, '.env'),
+        'ATKAFKA_OUTPUT_TOPIC=from-file\nATKAFKA_BOOTSTRAP_SERVERS=file:9092\n',
+      )
+      const env = loadEnv(dir, { ATKAFKA_BOOTSTRAP_SERVERS: 'real:9092' })
+      const c = relay({}, env as Record<string, string>)
+      assert.ok(c.output.kind === 'kafka')
+      assert.equal(c.output.topic, 'from-file')
+      assert.deepEqual(c.output.brokers, ['real:9092'])
+      assert.deepEqual(loadEnv(join(dir, 'none'), { A: '1' }), { A: '1' })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
     }
   })
 

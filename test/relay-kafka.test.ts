@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -323,6 +323,30 @@ describe('relay misbehaving', () => {
       await rm(dir, { recursive: true, force: true })
     }
     assert.deepEqual(relay.cursors.slice(0, 2), [99999999999, undefined])
+  })
+
+  it('ignores a cursor file saved for another relay host', async () => {
+    const frames = loadFrames().slice(0, 3).map((bytes) => ({ seq: seqOf(bytes), bytes }))
+    const relay = await startReplayRelay({ frames })
+    const dir = await mkdtemp(join(tmpdir(), 'atkafka-host-'))
+    const cursorFile = join(dir, 'c.json')
+    await writeFile(cursorFile, JSON.stringify({ host: 'wss://elsewhere.example', seq: 5 }))
+    const p = await spawnAtkafka([
+      'firehose', 'relay', '--stdout', '--relay-host', relay.url, '--cursor-file', cursorFile,
+    ])
+    try {
+      await eventually(() => p.stdout().split('\n').filter(Boolean).length >= 3, 30000, 'events')
+      assert.match(p.stderr(), /belongs to another relay/)
+      p.child.kill('SIGTERM')
+      assert.equal(await p.exited, 0)
+    } finally {
+      p.child.kill('SIGKILL')
+      await relay.close()
+    }
+    assert.deepEqual(relay.cursors, [undefined])
+    const saved = JSON.parse(await readFile(cursorFile, 'utf8')) as { host: string; seq: number }
+    assert.deepEqual([saved.host, saved.seq], [relay.url, frames[2]!.seq])
+    await rm(dir, { recursive: true, force: true })
   })
 
   it('garbage, truncated and unknown frames are counted and skipped; drops reconnect from the last seq', async () => {
