@@ -326,13 +326,21 @@ describe('relay misbehaving', () => {
   })
 
   it('ignores a cursor file saved for another relay host', async () => {
-    const frames = loadFrames().slice(0, 3).map((bytes) => ({ seq: seqOf(bytes), bytes }))
+    const frames = loadFrames()
+      .slice(0, 3)
+      .map((bytes) => ({ seq: seqOf(bytes), bytes }))
     const relay = await startReplayRelay({ frames })
     const dir = await mkdtemp(join(tmpdir(), 'atkafka-host-'))
     const cursorFile = join(dir, 'c.json')
     await writeFile(cursorFile, JSON.stringify({ host: 'wss://elsewhere.example', seq: 5 }))
     const p = await spawnAtkafka([
-      'firehose', 'relay', '--stdout', '--relay-host', relay.url, '--cursor-file', cursorFile,
+      'firehose',
+      'relay',
+      '--stdout',
+      '--relay-host',
+      relay.url,
+      '--cursor-file',
+      cursorFile,
     ])
     try {
       await eventually(() => p.stdout().split('\n').filter(Boolean).length >= 3, 30000, 'events')
