@@ -5,8 +5,14 @@ import { relayConfig, Values } from './config/config.ts'
 import { type Command, type OptionSpec, defaultFor, optionsFor } from './config/options.ts'
 import { resolveOptions } from './config/resolve.ts'
 import { AtKafkaError, ConfigError, errorMessage } from './errors.ts'
+import { labelsConfig } from './labels/config.ts'
+import { runLabels } from './labels/run.ts'
 import { createLogger } from './logger.ts'
 import { runRelay } from './relay/run.ts'
+import { ozoneConfig } from './ozone/config.ts'
+import { runOzone } from './ozone/run.ts'
+import { tapConfig } from './tap/config.ts'
+import { runTap } from './tap/run.ts'
 import type { ServiceDeps } from './service.ts'
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -48,7 +54,9 @@ type Runner = (command: Command, cli: Record<string, unknown>) => Promise<void>
 
 function buildProgram(run: Runner, io: CliIo): Commander {
   const program = new Commander('atkafka')
-    .description('Stream AT Protocol events (relay firehose, Tap, Ozone) into Apache Kafka')
+    .description(
+      'Stream AT Protocol events (relay firehose, Tap, Ozone, labelers) into Apache Kafka',
+    )
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdoutText.write(s),
@@ -65,6 +73,29 @@ function buildProgram(run: Runner, io: CliIo): Commander {
       .exitOverride(),
     'relay',
   ).action((opts: Record<string, unknown>) => run('relay', opts))
+  addOptions(
+    firehose
+      .command('tap')
+      .description("Read events from Tap's /channel WebSocket, acking each once Kafka has it")
+      .exitOverride(),
+    'tap',
+  ).action((opts: Record<string, unknown>) => run('tap', opts))
+  addOptions(
+    program
+      .command('ozone-events')
+      .description(
+        "Poll an Ozone's moderation events (tools.ozone.moderation.queryEvents) into Kafka",
+      )
+      .exitOverride(),
+    'ozone',
+  ).action((opts: Record<string, unknown>) => run('ozone', opts))
+  addOptions(
+    program
+      .command('labels')
+      .description("Stream a labeler's com.atproto.label.subscribeLabels into Kafka")
+      .exitOverride(),
+    'labels',
+  ).action((opts: Record<string, unknown>) => run('labels', opts))
   return program
 }
 
@@ -83,6 +114,33 @@ async function runCommand(
         toStderr: config.output.kind === 'stdout',
       })
       await runRelay(config, { ...io.deps, logger })
+      return
+    }
+    case 'tap': {
+      const config = tapConfig(values)
+      const logger = createLogger({
+        debug: config.debug,
+        toStderr: config.output.kind === 'stdout',
+      })
+      await runTap(config, { ...io.deps, logger })
+      return
+    }
+    case 'ozone': {
+      const config = ozoneConfig(values)
+      const logger = createLogger({
+        debug: config.debug,
+        toStderr: config.output.kind === 'stdout',
+      })
+      await runOzone(config, { ...io.deps, logger })
+      return
+    }
+    case 'labels': {
+      const config = labelsConfig(values)
+      const logger = createLogger({
+        debug: config.debug,
+        toStderr: config.output.kind === 'stdout',
+      })
+      await runLabels(config, { ...io.deps, logger })
       return
     }
     default:

@@ -53,6 +53,28 @@ export interface SyncPayload {
   rev: string
 }
 
+/**
+ * Labels mode: one label of a labeler's `#labels` message, as sent (`sig` as `{"$bytes"}`), plus
+ * the message's `seq`.
+ */
+export interface LabelPayload {
+  ver?: number
+  /** DID of the labeler that made the label. */
+  src: string
+  /** Subject: a DID (account) or an at:// URI (record). */
+  uri: string
+  /** Record version the label applies to. */
+  cid?: string
+  val: string
+  /** A negation: removes the label `val` from the subject. */
+  neg?: boolean
+  cts: string
+  exp?: string
+  /** The labeler's signature over the label without `sig`. */
+  sig?: { $bytes: string }
+  seq: number
+}
+
 /** `eventMetadata`: `null` unless enrichment is configured. */
 export type EventMetadata = JsonObject | null
 
@@ -68,6 +90,7 @@ export type AtKafkaEvent =
   | (EventBase & { identity: IdentityPayload })
   | (EventBase & { info: InfoPayload })
   | (EventBase & { sync: SyncPayload })
+  | (EventBase & { label: LabelPayload })
 
 export type ActionName =
   | 'operation#create'
@@ -77,6 +100,7 @@ export type ActionName =
   | 'identity'
   | 'info'
   | 'sync'
+  | 'label'
 
 /** Kafka key for events that carry no DID (`#info`), as at-kafka. */
 export const UNKNOWN_KEY = '<unknown>'
@@ -86,6 +110,7 @@ export function actionNameOf(event: AtKafkaEvent): ActionName {
   if ('account' in event) return 'account'
   if ('identity' in event) return 'identity'
   if ('sync' in event) return 'sync'
+  if ('label' in event) return 'label'
   return 'info'
 }
 

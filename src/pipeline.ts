@@ -1,3 +1,4 @@
+import type { EnrichResult, Enricher } from './enrich/enricher.ts'
 import { type AtKafkaEvent, actionNameOf, collectionOf, keyOf } from './events.ts'
 import type { Formatter } from './format.ts'
 import type { Metrics } from './metrics.ts'
@@ -6,6 +7,8 @@ import type { OutMessage, Sink } from './sink/sink.ts'
 /**
  * The shared back half of every mode: count, format and hand events to the sink, keeping the
  * number of unacknowledged messages under `maxInFlight` by asking the source to pause.
+ * With an `enricher`, `submit` first looks up each unit's metadata (units of one DID stay in
+ * order) and events waiting for it count as in flight too.
  */
 export class Pipeline {
   readonly #sink: Sink
@@ -14,6 +17,7 @@ export class Pipeline {
   readonly #maxInFlight: number
   readonly #onPause: () => void
   readonly #onResume: () => void
+  readonly #enricher: Enricher | undefined
   #inFlight = 0
   #paused = false
 
@@ -24,6 +28,8 @@ export class Pipeline {
     maxInFlight: number
     onPause: () => void
     onResume: () => void
+    /** Optional metadata stage (eventMetadata and service filters). */
+    enricher?: Enricher
   }) {
     this.#sink = opts.sink
     this.#format = opts.format
@@ -31,14 +37,30 @@ export class Pipeline {
     this.#maxInFlight = opts.maxInFlight
     this.#onPause = opts.onPause
     this.#onResume = opts.onResume
+    this.#enricher = opts.enricher
   }
 
   get inFlight(): number {
     return this.#inFlight
   }
 
-  /** Produce `events` as one unit; `done` runs once all of them are acknowledged. */
+  /**
+   * Produce `events` as one unit; `done` runs once all of them are acknowledged (at once when
+   * a service filter removed them all). After `close()`, units still waiting for enrichment
+   * never complete: their source position is not committed and they are read again.
+   */
   submit(events: readonly AtKafkaEvent[], done: () => void): void {
+    if (this.#enricher !== undefined && events.length > 0) {
+      const n = events.length
+      this.#add(n)
+      this.#enricher.schedule(events, (result) => this.#enriched(n, result, done))
+      return
+    }
+    this.submitMessages(this.#toMessages(events), done)
+  }
+
+  /** Count and format events into the sink's messages. */
+  #toMessages(events: readonly AtKafkaEvent[]): OutMessage[] {
     const messages: OutMessage[] = new Array(events.length)
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!
@@ -48,26 +70,47 @@ export class Pipeline {
       })
       messages[i] = { key: keyOf(event), value: this.#format(event) }
     }
-    this.submitMessages(messages, done)
+    return messages
   }
 
   /** Produce pre-formatted messages as one unit. */
   submitMessages(messages: readonly OutMessage[], done: () => void): void {
     const n = messages.length
-    this.#inFlight += n
-    this.#metrics.inFlight.set(this.#inFlight)
+    this.#add(n)
     this.#sink.write(messages, () => {
-      this.#inFlight -= n
-      this.#metrics.inFlight.set(this.#inFlight)
-      if (this.#paused && this.#inFlight <= this.#maxInFlight / 2) {
-        this.#paused = false
-        this.#onResume()
-      }
+      this.#release(n)
       done()
     })
+  }
+
+  /** Stop the enrichment stage (abandoning units still waiting) and wait for its lookups. */
+  async close(): Promise<void> {
+    await this.#enricher?.close()
+  }
+
+  #enriched(n: number, result: EnrichResult, done: () => void): void {
+    if (result.filtered > 0) {
+      this.#metrics.filteredEvents.inc({ filter: 'service' }, result.filtered)
+    }
+    this.submitMessages(this.#toMessages(result.events), done)
+    this.#release(n)
+  }
+
+  #add(n: number): void {
+    this.#inFlight += n
+    this.#metrics.inFlight.set(this.#inFlight)
     if (!this.#paused && this.#inFlight >= this.#maxInFlight) {
       this.#paused = true
       this.#onPause()
+    }
+  }
+
+  #release(n: number): void {
+    this.#inFlight -= n
+    this.#metrics.inFlight.set(this.#inFlight)
+    if (this.#paused && this.#inFlight <= this.#maxInFlight / 2) {
+      this.#paused = false
+      this.#onResume()
     }
   }
 }

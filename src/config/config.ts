@@ -1,4 +1,5 @@
 import { hostname } from 'node:os'
+import { type EnrichConfig, enrichConfig } from '../enrich/config.ts'
 import { ConfigError } from '../errors.ts'
 import { type ListenAddress, parseListenAddress } from '../metrics-server.ts'
 import type { KafkaSecurity } from '../sink/kafka-client.ts'
@@ -34,6 +35,8 @@ export interface FirehoseConfig extends CommonConfig {
   format: FormatConfig
   watchedCollections: string[]
   ignoredCollections: string[]
+  /** eventMetadata lookups and service filters; absent without `--plc-host`. */
+  enrich?: EnrichConfig
 }
 
 export interface RelayConfig extends FirehoseConfig {
@@ -164,6 +167,7 @@ export function firehoseConfig(v: Values): FirehoseConfig {
     },
     watchedCollections,
     ignoredCollections,
+    enrich: enrichConfig(v),
   }
 }
 

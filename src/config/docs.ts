@@ -4,6 +4,7 @@ const COMMAND_NAMES: Record<Command, string> = {
   relay: 'relay',
   tap: 'tap',
   ozone: 'ozone-events',
+  labels: 'labels',
 }
 
 const START = '<!-- options:start -->'

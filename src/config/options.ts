@@ -3,7 +3,7 @@
  * belongs to. The CLI, `--help`, validation and the README's configuration table all come from
  * here, so they cannot drift apart.
  */
-export type Command = 'relay' | 'tap' | 'ozone'
+export type Command = 'relay' | 'tap' | 'ozone' | 'labels'
 
 export type OptionKind = 'string' | 'list' | 'bool' | 'int' | 'choice' | 'url' | 'duration'
 
@@ -28,7 +28,7 @@ export interface OptionSpec {
   secret?: boolean
 }
 
-const ALL: readonly Command[] = ['relay', 'tap', 'ozone']
+const ALL: readonly Command[] = ['relay', 'tap', 'ozone', 'labels']
 const FIREHOSE: readonly Command[] = ['relay', 'tap']
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -54,7 +54,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'Partitions when creating a missing topic',
     commands: ALL,
     default: '200',
-    commandDefault: { ozone: '4' },
+    commandDefault: { ozone: '4', labels: '4' },
     min: 1,
     max: 100000,
   },
@@ -140,7 +140,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ATKAFKA_OSPREY_COMPATIBLE',
     kind: 'bool',
     description: 'Wrap events in the Osprey envelope',
-    commands: FIREHOSE,
+    commands: [...FIREHOSE, 'labels'],
     default: 'false',
   },
   {
@@ -149,7 +149,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     description:
       'Worker id (0-1023) inside Osprey action ids; give each instance its own (default: derived from the host name)',
-    commands: FIREHOSE,
+    commands: [...FIREHOSE, 'labels'],
     min: 0,
     max: 1023,
   },
@@ -167,18 +167,70 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'cursor-file',
     env: 'ATKAFKA_CURSOR_FILE',
     kind: 'string',
-    description: 'File holding the last sequence number Kafka acknowledged',
-    commands: ['relay', 'ozone'],
-    commandDefault: { relay: 'atkafka-cursor.json', ozone: 'ozone-cursor.txt' },
+    description:
+      'File holding the position Kafka acknowledged (relay, labels: sequence number; ozone: createdAt and event ids)',
+    commands: ['relay', 'ozone', 'labels'],
+    commandDefault: {
+      relay: 'atkafka-cursor.json',
+      ozone: 'ozone-cursor.txt',
+      labels: 'atkafka-labels-cursor.json',
+    },
   },
   {
     flag: 'cursor',
     env: 'ATKAFKA_CURSOR',
     kind: 'int',
     description: 'Start from this sequence number, ignoring the cursor file',
-    commands: ['relay'],
+    commands: ['relay', 'labels'],
     min: 0,
     max: Number.MAX_SAFE_INTEGER,
+  },
+  // Labeler source
+  {
+    flag: 'labeler-host',
+    env: 'ATKAFKA_LABELER_HOST',
+    kind: 'url',
+    schemes: ['ws:', 'wss:', 'http:', 'https:'],
+    description:
+      'Labeler (an Ozone or any other) to subscribe to com.atproto.label.subscribeLabels on (required)',
+    commands: ['labels'],
+  },
+  // Tap source
+  {
+    flag: 'tap-host',
+    env: 'ATKAFKA_TAP_HOST',
+    kind: 'url',
+    schemes: ['ws:', 'wss:', 'http:', 'https:'],
+    description: 'Tap instance to read events from (its /channel WebSocket)',
+    commands: ['tap'],
+    default: 'ws://localhost:2480',
+  },
+  {
+    flag: 'tap-admin-password',
+    env: 'ATKAFKA_TAP_ADMIN_PASSWORD',
+    kind: 'string',
+    description: "Tap's admin password (TAP_ADMIN_PASSWORD), sent as HTTP Basic admin:<password>",
+    commands: ['tap'],
+    secret: true,
+  },
+  {
+    flag: 'disable-acks',
+    env: 'ATKAFKA_DISABLE_ACKS',
+    kind: 'bool',
+    description: 'Send no acks to Tap (for a Tap running with TAP_DISABLE_ACKS=true)',
+    commands: ['tap'],
+    default: 'false',
+  },
+  {
+    flag: 'tap-workers',
+    env: 'ATKAFKA_TAP_WORKERS',
+    kind: 'int',
+    description:
+      'Accepted for compatibility with at-kafka; has no effect (concurrency comes from --max-in-flight)',
+    commands: ['tap'],
+    default: '10',
+    min: 1,
+    max: 100000,
   },
   // Filters
   {
@@ -194,6 +246,196 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'list',
     description: 'Never produce these collections (comma separated, app.bsky.* style wildcards)',
     commands: FIREHOSE,
+  },
+  // Event metadata (src/enrich)
+  {
+    flag: 'plc-host',
+    env: 'ATKAFKA_PLC_HOST',
+    kind: 'url',
+    schemes: ['http:', 'https:'],
+    description:
+      'PLC directory for eventMetadata, e.g. https://plc.directory (turns on identity, account age and service filters)',
+    commands: FIREHOSE,
+  },
+  {
+    flag: 'api-host',
+    env: 'ATKAFKA_API_HOST',
+    kind: 'url',
+    schemes: ['http:', 'https:'],
+    description:
+      'AppView for eventMetadata.profile (app.bsky.actor.getProfile), e.g. https://public.api.bsky.app (needs --plc-host)',
+    commands: FIREHOSE,
+  },
+  {
+    flag: 'watched-services',
+    env: 'ATKAFKA_WATCHED_SERVICES',
+    kind: 'list',
+    description:
+      'Only produce events of accounts whose PDS host matches (comma separated, *.bsky.network style wildcards; needs --plc-host)',
+    commands: FIREHOSE,
+  },
+  {
+    flag: 'ignored-services',
+    env: 'ATKAFKA_IGNORED_SERVICES',
+    kind: 'list',
+    description:
+      'Never produce events of accounts whose PDS host matches (comma separated, *.bsky.network style wildcards; needs --plc-host)',
+    commands: FIREHOSE,
+  },
+  {
+    flag: 'skip-handle-verification',
+    env: 'ATKAFKA_SKIP_HANDLE_VERIFICATION',
+    kind: 'bool',
+    description:
+      "Write the DID document's handle without checking that it resolves back to the DID (DNS/HTTPS)",
+    commands: FIREHOSE,
+    default: 'false',
+  },
+  {
+    flag: 'lookup-timeout',
+    env: 'ATKAFKA_LOOKUP_TIMEOUT',
+    kind: 'duration',
+    description: 'Time limit of each PLC, handle and AppView request of the metadata lookups',
+    commands: FIREHOSE,
+    default: '5s',
+    min: 50,
+  },
+  {
+    flag: 'lookup-concurrency',
+    env: 'ATKAFKA_LOOKUP_CONCURRENCY',
+    kind: 'int',
+    description: 'Accounts whose metadata is looked up at the same time',
+    commands: FIREHOSE,
+    default: '200',
+    min: 1,
+    max: 100000,
+  },
+  {
+    flag: 'plc-rate-limit',
+    env: 'ATKAFKA_PLC_RATE_LIMIT',
+    kind: 'int',
+    description: 'PLC requests per second (bursts of half as many)',
+    commands: FIREHOSE,
+    default: '200',
+    min: 1,
+    max: 1000000,
+  },
+  {
+    flag: 'api-rate-limit',
+    env: 'ATKAFKA_API_RATE_LIMIT',
+    kind: 'int',
+    description: 'getProfile requests per second (bursts of half as many)',
+    commands: FIREHOSE,
+    default: '200',
+    min: 1,
+    max: 1000000,
+  },
+  {
+    flag: 'identity-cache-size',
+    env: 'ATKAFKA_IDENTITY_CACHE_SIZE',
+    kind: 'int',
+    description: 'DID documents (with verified handle) kept in memory',
+    commands: FIREHOSE,
+    default: '100000',
+    min: 1,
+    max: 100000000,
+  },
+  {
+    flag: 'identity-cache-ttl',
+    env: 'ATKAFKA_IDENTITY_CACHE_TTL',
+    kind: 'duration',
+    description: 'How long a DID document is reused (an #identity event refreshes it at once)',
+    commands: FIREHOSE,
+    default: '48h',
+    min: 1000,
+  },
+  {
+    flag: 'audit-cache-size',
+    env: 'ATKAFKA_AUDIT_CACHE_SIZE',
+    kind: 'int',
+    description: 'PLC creation times (first audit log entry) kept in memory',
+    commands: FIREHOSE,
+    default: '100000',
+    min: 1,
+    max: 100000000,
+  },
+  {
+    flag: 'audit-cache-ttl',
+    env: 'ATKAFKA_AUDIT_CACHE_TTL',
+    kind: 'duration',
+    description: 'How long a PLC creation time is reused',
+    commands: FIREHOSE,
+    default: '1h',
+    min: 1000,
+  },
+  {
+    flag: 'profile-cache-size',
+    env: 'ATKAFKA_PROFILE_CACHE_SIZE',
+    kind: 'int',
+    description: 'Profiles kept in memory (only of accounts with more than 10 followers and posts)',
+    commands: FIREHOSE,
+    default: '100000',
+    min: 1,
+    max: 100000000,
+  },
+  {
+    flag: 'profile-cache-ttl',
+    env: 'ATKAFKA_PROFILE_CACHE_TTL',
+    kind: 'duration',
+    description: 'How long a profile is reused (a profile record change drops it at once)',
+    commands: FIREHOSE,
+    default: '10m',
+    min: 1000,
+  },
+  // Ozone source
+  {
+    flag: 'pds-host',
+    env: 'ATKAFKA_OZONE_PDS_HOST',
+    kind: 'url',
+    schemes: ['http:', 'https:'],
+    description: 'PDS of the Ozone moderator account; Ozone is called through it (required)',
+    commands: ['ozone'],
+  },
+  {
+    flag: 'identifier',
+    env: 'ATKAFKA_OZONE_IDENTIFIER',
+    kind: 'string',
+    description: 'Handle, DID or email of the moderator account (required)',
+    commands: ['ozone'],
+  },
+  {
+    flag: 'password',
+    env: 'ATKAFKA_OZONE_PASSWORD',
+    kind: 'string',
+    description: 'Password of the moderator account (required; prefer the env var)',
+    commands: ['ozone'],
+    secret: true,
+  },
+  {
+    flag: 'labeler-did',
+    env: 'ATKAFKA_OZONE_LABELER_DID',
+    kind: 'string',
+    description: 'DID of the Ozone service, proxied to as <did>#atproto_labeler (required)',
+    commands: ['ozone'],
+  },
+  {
+    flag: 'poll-interval',
+    env: 'ATKAFKA_OZONE_POLL_INTERVAL',
+    kind: 'duration',
+    description: 'Pause between polls once the backlog is drained',
+    commands: ['ozone'],
+    default: '1s',
+    min: 100,
+  },
+  {
+    flag: 'lookback',
+    env: 'ATKAFKA_OZONE_LOOKBACK',
+    kind: 'duration',
+    description:
+      'Re-read events created this long before the newest one seen, to catch events Ozone commits late (0 = only the newest timestamp)',
+    commands: ['ozone'],
+    default: '5s',
+    min: 0,
   },
   // Observability
   {

@@ -2,6 +2,7 @@ import type { RelayConfig } from '../config/config.ts'
 import { redactedOutput } from '../config/config.ts'
 import { ConsecutiveTracker } from '../cursor/tracker.ts'
 import { type RelayCursor, RelayCursorFile, ThrottledSaver } from '../cursor/file-store.ts'
+import { Enricher, describeEnrichment } from '../enrich/enricher.ts'
 import { compileCollectionFilter } from '../filter.ts'
 import { FrameError, decodeFrame, type DecodedFrame } from '../firehose/frame.ts'
 import { splitMessage } from '../firehose/split.ts'
@@ -49,6 +50,7 @@ export async function runRelay(config: RelayConfig, deps: ServiceDeps): Promise<
       relayHost: config.relayHost,
       output: redactedOutput(config.output),
       osprey: config.format.osprey,
+      metadata: describeEnrichment(config.enrich),
     },
     'starting relay mode',
   )
@@ -78,6 +80,15 @@ export async function runRelay(config: RelayConfig, deps: ServiceDeps): Promise<
     metrics,
     handlers: { cursor: () => lastReceived, frame: (data) => onFrame(data) },
   })
+  const enricher =
+    config.enrich === undefined
+      ? undefined
+      : new Enricher({
+          config: config.enrich,
+          logger: service.logger.child({ component: 'enrich' }),
+          registry: service.registry,
+          signal: stop.signal,
+        })
   const pipeline = new Pipeline({
     sink: service.sink,
     format,
@@ -85,6 +96,7 @@ export async function runRelay(config: RelayConfig, deps: ServiceDeps): Promise<
     maxInFlight: config.maxInFlight,
     onPause: () => source.pause(),
     onResume: () => source.resume(),
+    enricher,
   })
 
   function onCompleted(): void {
@@ -178,6 +190,7 @@ export async function runRelay(config: RelayConfig, deps: ServiceDeps): Promise<
   } finally {
     clearInterval(progress)
     log.info({ inFlight: pipeline.inFlight }, 'stopping: flushing output')
+    await pipeline.close()
     await service.drainAndClose(SHUTDOWN_TIMEOUT_MS)
     await saver.flush()
     log.info({ cursor: lastCommitted }, 'stopped')

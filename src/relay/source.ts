@@ -9,8 +9,12 @@ export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos'
 /** Largest frame accepted; the protocol allows 5 MB, this leaves headroom. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024
 
-export function subscribeUrl(base: string, cursor: number | undefined): string {
-  const url = new URL(base + SUBSCRIBE_REPOS_PATH)
+export function subscribeUrl(
+  base: string,
+  cursor: number | undefined,
+  path: string = SUBSCRIBE_REPOS_PATH,
+): string {
+  const url = new URL(base + path)
   if (cursor !== undefined) url.searchParams.set('cursor', String(cursor))
   return url.toString()
 }
@@ -27,6 +31,7 @@ export interface SourceHandlers {
  */
 export class RelaySource {
   readonly #base: string
+  readonly #path: string
   readonly #log: Logger
   readonly #metrics: Metrics
   readonly #handlers: SourceHandlers
@@ -37,12 +42,15 @@ export class RelaySource {
 
   constructor(opts: {
     base: string
+    /** XRPC subscription path; default subscribeRepos. */
+    path?: string
     logger: Logger
     metrics: Metrics
     handlers: SourceHandlers
     idleTimeoutMs?: number
   }) {
     this.#base = opts.base
+    this.#path = opts.path ?? SUBSCRIBE_REPOS_PATH
     this.#log = opts.logger
     this.#metrics = opts.metrics
     this.#handlers = opts.handlers
@@ -78,7 +86,7 @@ export class RelaySource {
 
   /** One connection; resolves when it ends, telling whether any frame arrived and why it ended. */
   #connectOnce(signal: AbortSignal): Promise<{ received: boolean; reason: string }> {
-    const url = subscribeUrl(this.#base, this.#handlers.cursor())
+    const url = subscribeUrl(this.#base, this.#handlers.cursor(), this.#path)
     this.#log.info({ url }, 'connecting to relay')
     return new Promise((resolve) => {
       let received = false

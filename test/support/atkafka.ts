@@ -5,6 +5,12 @@ import { join } from 'node:path'
 
 const ENTRY = join(import.meta.dirname, '..', '..', 'src', 'bin.ts')
 
+/** Children still running when the test process exits are killed. */
+const running = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
 export interface AtkafkaProcess {
   readonly child: ChildProcess
   /** Everything written to stdout / stderr so far. */
@@ -58,13 +64,14 @@ export async function spawnAtkafka(
     err += d.toString()
     poke()
   })
+  running.add(child)
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
+      running.delete(child)
       poke()
       resolve(code ?? signal ?? 'unknown')
     })
   })
-  process.once('exit', () => child.kill('SIGKILL'))
   return {
     child,
     stdout: () => out,
