@@ -88,6 +88,36 @@ export class Service {
   }
 
   /**
+   * The one lifecycle of every mode: metrics server, `prepare`, sink, then `run` until SIGINT,
+   * SIGTERM or a fatal error; then stop reading, drain the sink, `afterDrain`, and close.
+   * Rejects with the fatal error that stopped it.
+   */
+  async serve(opts: ServeOptions): Promise<void> {
+    const { signal } = this.stop
+    const log = opts.logger ?? this.logger
+    const progress = setInterval(() => log.info(opts.progress(), 'progress'), PROGRESS_INTERVAL_MS)
+    progress.unref()
+    try {
+      await this.startMetrics(opts.ready)
+      if (opts.prepare === undefined || (await opts.prepare(signal))) {
+        await this.sink.start(signal)
+        if (!signal.aborted) await opts.run(signal)
+      }
+    } catch (err) {
+      if (!signal.aborted) this.fail(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      clearInterval(progress)
+      opts.beforeDrain?.()
+      log.info({ inFlight: opts.pipeline?.inFlight }, 'stopping: flushing output')
+      await opts.pipeline?.close()
+      await this.drainAndClose(SHUTDOWN_TIMEOUT_MS)
+      await opts.afterDrain?.()
+      log.info(opts.stopped(), 'stopped')
+    }
+    if (this.fatal) throw this.fatal
+  }
+
+  /**
    * Wait for the sink to acknowledge what it holds (bounded by `timeoutMs`), then close it and
    * the metrics server. Returns whether everything was acknowledged.
    */
@@ -105,6 +135,33 @@ export class Service {
     await this.#server?.close()
     return drained
   }
+}
+
+/** How long shutdown waits for the sink to acknowledge what it holds. */
+export const SHUTDOWN_TIMEOUT_MS = 30000
+/** Period of the progress log line. */
+export const PROGRESS_INTERVAL_MS = 10000
+
+/** What a mode plugs into {@link Service.serve}. */
+export interface ServeOptions {
+  /** Part of `/ready`: connected to the source (the sink's readiness is added). */
+  ready: () => boolean
+  /** Runs before the sink starts; returning false ends the run (e.g. a refused login). */
+  prepare?: (signal: AbortSignal) => Promise<boolean>
+  /** Reads the source until `signal` aborts. */
+  run: (signal: AbortSignal) => Promise<void>
+  /** Fields of the periodic progress line; called every {@link PROGRESS_INTERVAL_MS}. */
+  progress: () => Record<string, unknown>
+  /** The pipeline whose enrichment stage is closed before the sink drains. */
+  pipeline?: { close(): Promise<void>; readonly inFlight: number }
+  /** Stop reading before the sink drains (the source stays open, e.g. to send acks). */
+  beforeDrain?: () => void
+  /** After the sink drained: save the cursor, send acks, close the source. */
+  afterDrain?: () => Promise<void>
+  /** Fields of the final log line. */
+  stopped: () => Record<string, unknown>
+  /** The mode's logger (default: the service's). */
+  logger?: Logger
 }
 
 export function createFormatter(format: FormatConfig): Formatter {

@@ -161,24 +161,37 @@ export function firehoseConfig(v: Values): FirehoseConfig {
   }
   return {
     ...commonConfig(v),
-    format: {
-      osprey: v.bool('osprey-compatible'),
-      workerId: v.int('osprey-worker-id') ?? workerIdFromHostname(hostname()),
-    },
+    format: formatConfig(v),
     watchedCollections,
     ignoredCollections,
     enrich: enrichConfig(v),
   }
 }
 
-/** `wss://bsky.network` (or http/https, which map to ws/wss), without trailing XRPC path. */
-export function normalizeWsUrl(raw: string): string {
+/**
+ * A subscription host as `ws(s)://host[:port][/prefix]`: http/https map to ws/wss, and a trailing
+ * `xrpcPath`, query, fragment and slashes go.
+ */
+export function normalizeWsUrl(
+  raw: string,
+  xrpcPath = '/xrpc/com.atproto.sync.subscribeRepos',
+): string {
   const url = new URL(raw)
   if (url.protocol === 'http:') url.protocol = 'ws:'
   if (url.protocol === 'https:') url.protocol = 'wss:'
-  url.pathname = url.pathname.replace(/\/xrpc\/com\.atproto\.sync\.subscribeRepos\/?$/, '')
+  const path = url.pathname.replace(/\/+$/, '')
+  if (path.endsWith(xrpcPath)) url.pathname = path.slice(0, -xrpcPath.length)
   url.search = ''
+  url.hash = ''
   return url.toString().replace(/\/+$/, '')
+}
+
+/** `--osprey-compatible` and its worker id. */
+export function formatConfig(v: Values): FormatConfig {
+  return {
+    osprey: v.bool('osprey-compatible'),
+    workerId: v.int('osprey-worker-id') ?? workerIdFromHostname(hostname()),
+  }
 }
 
 export function relayConfig(v: Values): RelayConfig {

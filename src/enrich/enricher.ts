@@ -253,3 +253,17 @@ function withoutCredentials(url: string): string {
   u.password = ''
   return u.toString().replace(/\/+$/, '')
 }
+
+/** The enrichment stage of a mode (relay, Tap), or undefined when enrichment is off. */
+export function createEnricher(
+  config: EnrichConfig | undefined,
+  service: { logger: Logger; registry: Registry; stop: AbortController },
+): Enricher | undefined {
+  if (config === undefined) return undefined
+  return new Enricher({
+    config,
+    logger: service.logger.child({ component: 'enrich' }),
+    registry: service.registry,
+    signal: service.stop.signal,
+  })
+}

@@ -1,12 +1,12 @@
-import { hostname } from 'node:os'
 import {
   type CommonConfig,
   type FormatConfig,
   type Values,
   commonConfig,
+  formatConfig,
+  normalizeWsUrl,
 } from '../config/config.ts'
 import { ConfigError } from '../errors.ts'
-import { workerIdFromHostname } from '../snowflake.ts'
 
 export const SUBSCRIBE_LABELS_PATH = '/xrpc/com.atproto.label.subscribeLabels'
 
@@ -21,13 +21,7 @@ export interface LabelsConfig extends CommonConfig {
 
 /** `http(s)://` maps to `ws(s)://`; a trailing subscribeLabels path, query and slashes go. */
 export function normalizeLabelerHost(raw: string): string {
-  const url = new URL(raw)
-  if (url.protocol === 'http:') url.protocol = 'ws:'
-  if (url.protocol === 'https:') url.protocol = 'wss:'
-  url.pathname = url.pathname.replace(/\/xrpc\/com\.atproto\.label\.subscribeLabels\/?$/, '')
-  url.search = ''
-  url.hash = ''
-  return url.toString().replace(/\/+$/, '')
+  return normalizeWsUrl(raw, SUBSCRIBE_LABELS_PATH)
 }
 
 /** `atkafka labels` config from resolved option values. */
@@ -38,10 +32,7 @@ export function labelsConfig(v: Values): LabelsConfig {
   }
   return {
     ...commonConfig(v),
-    format: {
-      osprey: v.bool('osprey-compatible'),
-      workerId: v.int('osprey-worker-id') ?? workerIdFromHostname(hostname()),
-    },
+    format: formatConfig(v),
     labelerHost: normalizeLabelerHost(host),
     cursorFile: v.reqStr('cursor-file'),
     cursor: v.int('cursor'),

@@ -2,7 +2,7 @@ import { ThrottledSaver } from '../cursor/file-store.ts'
 import { ConsecutiveTracker } from '../cursor/tracker.ts'
 import { plainFormatter } from '../format.ts'
 import { Pipeline } from '../pipeline.ts'
-import { type ServiceDeps, Service } from '../service.ts'
+import { PROGRESS_INTERVAL_MS, type ServiceDeps, Service } from '../service.ts'
 import { OzoneClient } from './client.ts'
 import { type OzoneConfig, redactedOzoneConfig } from './config.ts'
 import { OzoneCursorFile } from './cursor.ts'
@@ -10,9 +10,6 @@ import { type OzonePosition, type PageResult, START, newestOf } from './dedup.ts
 import { createOzoneMetrics } from './metrics.ts'
 import { eventTypeLabel, toMessage } from './page.ts'
 import { OzonePoller } from './poller.ts'
-
-const PROGRESS_INTERVAL_MS = 10000
-const SHUTDOWN_TIMEOUT_MS = 30000
 
 export interface OzoneDeps extends ServiceDeps {
   /** HTTP client for the PDS (default: global fetch). */
@@ -120,43 +117,37 @@ export async function runOzone(config: OzoneConfig, deps: OzoneDeps): Promise<vo
     })
   }
 
-  const progress = setInterval(() => {
-    log.info(
-      {
+  const connected = setInterval(() => metrics.connected.set(poller.healthy ? 1 : 0), 1000)
+  connected.unref()
+
+  await service.serve({
+    logger: log,
+    ready: () => poller.healthy,
+    prepare: async (signal) => {
+      if (!(await poller.check(signal))) return false
+      log.info({ labelerDid: config.labelerDid, did: client.did }, 'Ozone answered; polling')
+      return true
+    },
+    run: (signal) => poller.run(signal),
+    pipeline,
+    progress: () => {
+      const fields = {
         eventsPerSec: Math.round(produced / (PROGRESS_INTERVAL_MS / 1000)),
         duplicates,
         pages,
         cursor: lastCommitted.createdAfter,
         inFlight: pipeline.inFlight,
         healthy: poller.healthy,
-      },
-      'progress',
-    )
-    produced = 0
-    duplicates = 0
-    pages = 0
-  }, PROGRESS_INTERVAL_MS)
-  progress.unref()
-
-  const connected = setInterval(() => metrics.connected.set(poller.healthy ? 1 : 0), 1000)
-  connected.unref()
-
-  try {
-    await service.startMetrics(() => poller.healthy)
-    if (await poller.check(stop.signal)) {
-      log.info({ labelerDid: config.labelerDid, did: client.did }, 'Ozone answered; polling')
-      await service.sink.start(stop.signal)
-      if (!stop.signal.aborted) await poller.run(stop.signal)
-    }
-  } catch (err) {
-    if (!stop.signal.aborted) service.fail(err instanceof Error ? err : new Error(String(err)))
-  } finally {
-    clearInterval(progress)
-    clearInterval(connected)
-    log.info({ inFlight: pipeline.inFlight }, 'stopping: flushing output')
-    await service.drainAndClose(SHUTDOWN_TIMEOUT_MS)
-    await saver.flush()
-    log.info({ cursor: lastCommitted.createdAfter, ids: lastCommitted.produced.size }, 'stopped')
-  }
-  if (service.fatal) throw service.fatal
+      }
+      produced = 0
+      duplicates = 0
+      pages = 0
+      return fields
+    },
+    afterDrain: async () => {
+      clearInterval(connected)
+      await saver.flush()
+    },
+    stopped: () => ({ cursor: lastCommitted.createdAfter, ids: lastCommitted.produced.size }),
+  })
 }

@@ -1,8 +1,8 @@
 import { redactedOutput } from '../config/config.ts'
-import { Enricher, describeEnrichment } from '../enrich/enricher.ts'
+import { createEnricher, describeEnrichment } from '../enrich/enricher.ts'
 import { compileCollectionFilter } from '../filter.ts'
 import { Pipeline } from '../pipeline.ts'
-import { type ServiceDeps, Service, createFormatter } from '../service.ts'
+import { PROGRESS_INTERVAL_MS, type ServiceDeps, Service, createFormatter } from '../service.ts'
 import { AckSender } from './acks.ts'
 import type { TapConfig } from './config.ts'
 import { parseTapEvent } from './event.ts'
@@ -10,8 +10,6 @@ import { createTapMetrics } from './metrics.ts'
 import { type TapConnection, TapSource, channelUrl } from './source.ts'
 import { tidTimeMs } from './timestamp.ts'
 
-const PROGRESS_INTERVAL_MS = 10000
-const SHUTDOWN_TIMEOUT_MS = 30000
 const ACK_FLUSH_TIMEOUT_MS = 5000
 
 /**
@@ -23,7 +21,7 @@ const ACK_FLUSH_TIMEOUT_MS = 5000
  */
 export async function runTap(config: TapConfig, deps: ServiceDeps): Promise<void> {
   const service = new Service(config, deps)
-  const { metrics, stop } = service
+  const { metrics } = service
   const tapMetrics = createTapMetrics(service.registry)
   const log = service.logger.child({ component: 'tap' })
   log.info(
@@ -55,15 +53,7 @@ export async function runTap(config: TapConfig, deps: ServiceDeps): Promise<void
     metrics,
     onMessage: (text, conn) => onMessage(text, conn),
   })
-  const enricher =
-    config.enrich === undefined
-      ? undefined
-      : new Enricher({
-          config: config.enrich,
-          logger: service.logger.child({ component: 'enrich' }),
-          registry: service.registry,
-          signal: stop.signal,
-        })
+  const enricher = createEnricher(config.enrich, service)
   const pipeline = new Pipeline({
     sink: service.sink,
     format,
@@ -114,39 +104,30 @@ export async function runTap(config: TapConfig, deps: ServiceDeps): Promise<void
     })
   }
 
-  const progress = setInterval(() => {
-    const lag = lastLiveTime > 0 ? Math.max(0, (Date.now() - lastLiveTime) / 1000) : 0
-    metrics.lag.set(lag)
-    log.info(
-      {
+  await service.serve({
+    logger: log,
+    ready: () => source.connected,
+    run: (signal) => source.run(signal),
+    pipeline,
+    progress: () => {
+      const lag = lastLiveTime > 0 ? Math.max(0, (Date.now() - lastLiveTime) / 1000) : 0
+      metrics.lag.set(lag)
+      const fields = {
         eventsPerSec: Math.round(events / (PROGRESS_INTERVAL_MS / 1000)),
         liveLagSeconds: Math.round(lag * 10) / 10,
         inFlight: pipeline.inFlight,
         awaitingAck: buffered,
         connected: source.connected,
-      },
-      'progress',
-    )
-    events = 0
-  }, PROGRESS_INTERVAL_MS)
-  progress.unref()
-
-  try {
-    await service.startMetrics(() => source.connected)
-    await service.sink.start(stop.signal)
-    if (!stop.signal.aborted) await source.run(stop.signal)
-  } catch (err) {
-    if (!stop.signal.aborted) service.fail(err instanceof Error ? err : new Error(String(err)))
-  } finally {
-    clearInterval(progress)
-    source.stopReading()
-    log.info({ inFlight: pipeline.inFlight }, 'stopping: flushing output')
-    // Events still waiting for metadata are abandoned unacked: Tap sends them again.
-    await pipeline.close()
-    await service.drainAndClose(SHUTDOWN_TIMEOUT_MS)
-    await acks.flush(AbortSignal.timeout(ACK_FLUSH_TIMEOUT_MS))
-    await source.close()
-    log.info({ unacked: buffered }, 'stopped')
-  }
-  if (service.fatal) throw service.fatal
+      }
+      events = 0
+      return fields
+    },
+    // Events still waiting for metadata are abandoned unacked by the pipeline: Tap resends them.
+    beforeDrain: () => source.stopReading(),
+    afterDrain: async () => {
+      await acks.flush(AbortSignal.timeout(ACK_FLUSH_TIMEOUT_MS))
+      await source.close()
+    },
+    stopped: () => ({ unacked: buffered }),
+  })
 }
