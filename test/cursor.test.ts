@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { CursorFileError, RelayCursorFile, ThrottledSaver } from '../src/cursor/file-store.ts'
+import { ReplayBound } from '../src/cursor/replay-bound.ts'
 import { ConsecutiveTracker } from '../src/cursor/tracker.ts'
 
 describe('ConsecutiveTracker', () => {
@@ -80,5 +81,66 @@ describe('RelayCursorFile', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it('saveNow writes at once; saves asked for during a write join one, never pile up', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'atkafka-cursor-'))
+    try {
+      const path = join(dir, 'c.json')
+      const saved: number[] = []
+      const saver = new ThrottledSaver({
+        store: new RelayCursorFile(path),
+        intervalMs: 60000,
+        onError: (e) => assert.fail(e),
+        onSaved: (c) => saved.push(c.seq),
+      })
+      saver.update({ host: 'h', seq: 1 })
+      saver.saveNow()
+      await new Promise((r) => setImmediate(r))
+      // The first write is under way: these all join one more.
+      for (let i = 2; i <= 1000; i++) {
+        saver.update({ host: 'h', seq: i })
+        saver.saveNow()
+      }
+      await saver.flush()
+      assert.deepEqual(saved, [1, 1000])
+      assert.equal((JSON.parse(await readFile(path, 'utf8')) as { seq: number }).seq, 1000)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('ReplayBound', () => {
+  it('pauses while in flight plus unsaved reach the maximum; a save resumes', () => {
+    const calls: string[] = []
+    const bound = new ReplayBound({
+      max: 100,
+      saveNow: () => calls.push('save'),
+      setPaused: (p) => calls.push(p ? 'pause' : 'resume'),
+    })
+    bound.read(60)
+    assert.deepEqual(calls, [])
+    bound.acknowledged(30, 30) // 30 in flight + 30 unsaved
+    bound.read(70) // 70 + 30
+    assert.deepEqual(calls, ['pause', 'save'])
+    bound.acknowledged(70, 0) // 100 acknowledged, none saved: still paused; an early save
+    assert.deepEqual(calls, ['pause', 'save', 'save'])
+    assert.equal(bound.unsaved, 100)
+    bound.saved(40, 0) // 60 unsaved: still above half
+    assert.equal(bound.paused, true)
+    bound.saved(100, 0)
+    assert.deepEqual(calls, ['pause', 'save', 'save', 'resume'])
+    assert.equal(bound.unsaved, 0)
+  })
+
+  it('saves early once half the maximum was acknowledged since the last early save', () => {
+    let saves = 0
+    const bound = new ReplayBound({ max: 1000, saveNow: () => saves++, setPaused: () => {} })
+    for (let i = 0; i < 100; i++) {
+      bound.acknowledged(10, 0)
+      bound.saved(bound.acked, 0)
+    }
+    assert.equal(saves, 2)
   })
 })

@@ -113,8 +113,10 @@ export class RelayCursorFile implements CursorStore<RelayCursor> {
 }
 
 /**
- * Saves the latest value at most once per `intervalMs`, and on {@link flush}. A failed save is
- * fatal: the caller must stop rather than carry on without durability.
+ * Saves the latest value at most once per `intervalMs`, and on {@link saveNow} and
+ * {@link flush}. Writes never overlap and never pile up: a save asked for while one waits to
+ * start joins it, and that one writes the value latest when it starts. A failed save is fatal:
+ * the caller must stop rather than carry on without durability.
  */
 export class ThrottledSaver<T> {
   readonly #store: CursorStore<T>
@@ -125,6 +127,8 @@ export class ThrottledSaver<T> {
   #saved: T | undefined
   #timer: NodeJS.Timeout | undefined
   #writing: Promise<void> = Promise.resolve()
+  /** A save is queued behind the current write and has not started yet. */
+  #queued = false
 
   constructor(opts: {
     store: CursorStore<T>
@@ -149,8 +153,20 @@ export class ThrottledSaver<T> {
     }
   }
 
+  /** Save the latest value without waiting for the interval (after the write in progress). */
+  saveNow(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+    }
+    void this.#save()
+  }
+
   #save(): Promise<void> {
+    if (this.#queued) return this.#writing
+    this.#queued = true
     this.#writing = this.#writing.then(async () => {
+      this.#queued = false
       const value = this.#latest
       if (value === undefined || value === this.#saved) return
       try {

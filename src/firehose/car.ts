@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /** Why a record block could not be used. */
 export type BlockProblem = 'missing-block' | 'cid-mismatch' | 'unsupported-cid'
@@ -31,21 +31,18 @@ function cidLength(bytes: Uint8Array, pos: number): number {
   return p4 + digestLength - pos
 }
 
-function latin1(bytes: Uint8Array, start: number, end: number): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1')
-}
-
 /**
- * Find the blocks whose binary CIDs are in `wanted` inside a CAR v1 file, without decoding or
- * hashing any other block (MST nodes, the commit). Returns the block data by latin1 CID key.
- * Throws a RangeError when the CAR itself is malformed.
+ * Find the blocks whose binary CIDs are `wanted` inside a CAR v1 file, without decoding or
+ * hashing any other block (MST nodes, the commit). Returns the block data for each wanted CID,
+ * by index (undefined when absent). Throws a RangeError when the CAR itself is malformed.
  */
 export function findCarBlocks(
   car: Uint8Array,
-  wanted: ReadonlySet<string>,
-): Map<string, Uint8Array> {
-  const found = new Map<string, Uint8Array>()
-  if (wanted.size === 0) return found
+  wanted: readonly Uint8Array[],
+): Array<Uint8Array | undefined> {
+  const found: Array<Uint8Array | undefined> = new Array(wanted.length)
+  if (wanted.length === 0) return found
+  let missing = wanted.length
   const [headerLength, afterVarint] = readVarint(car, 0)
   let pos = afterVarint + headerLength
   if (pos > car.length) throw new RangeError('CAR header truncated')
@@ -56,19 +53,24 @@ export function findCarBlocks(
     if (end > car.length) throw new RangeError('CAR block truncated')
     const cidEnd = pos + cidLength(car, pos)
     if (cidEnd > end) throw new RangeError('CAR block CID truncated')
-    const key = latin1(car, pos, cidEnd)
-    if (wanted.has(key)) {
-      found.set(key, car.subarray(cidEnd, end))
-      if (found.size === wanted.size) break
+    for (let w = 0; w < wanted.length; w++) {
+      if (found[w] === undefined && sameBytes(wanted[w]!, car, pos, cidEnd)) {
+        found[w] = car.subarray(cidEnd, end)
+        missing--
+      }
     }
+    if (missing === 0) break
     pos = end
   }
   return found
 }
 
-/** The latin1 map key of a binary CID, as used by {@link findCarBlocks}. */
-export function cidKey(cidBytes: Uint8Array): string {
-  return latin1(cidBytes, 0, cidBytes.length)
+/** Whether `a` equals `b[start, end)`; compares from the end, where digests differ first. */
+function sameBytes(a: Uint8Array, b: Uint8Array, start: number, end: number): boolean {
+  const n = a.length
+  if (n !== end - start) return false
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[start + i]) return false
+  return true
 }
 
 /**
@@ -86,7 +88,7 @@ export function verifyBlock(cidBytes: Uint8Array, data: Uint8Array): BlockProble
   ) {
     return 'unsupported-cid'
   }
-  const digest = createHash('sha256').update(data).digest()
+  const digest = hash('sha256', data, 'buffer')
   for (let i = 0; i < 32; i++) {
     if (digest[i] !== cidBytes[4 + i]) return 'cid-mismatch'
   }

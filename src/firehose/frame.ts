@@ -1,4 +1,5 @@
 import { cborItemLength, decodeDagCbor } from './cbor.ts'
+import { fastDecodeFirst } from './fast-cbor.ts'
 import { isCid, type CidLike } from './ipld-json.ts'
 
 /** Why a frame could not be decoded: the `reason` label of the decode-error metric. */
@@ -182,11 +183,23 @@ function parseMessage(t: string, body: Obj): FirehoseMessage {
 }
 
 /**
- * Decode one binary `com.atproto.sync.subscribeRepos` frame: a DAG-CBOR header `{op, t}`
- * followed by a DAG-CBOR body. Pure; throws {@link FrameError} on anything malformed.
+ * Header and body by the single-pass decoder, or undefined when it cannot say (any malformed or
+ * unusual input): the reference path then gives the authoritative result and error.
  */
-export function decodeFrame(frame: Uint8Array): DecodedFrame {
-  if (frame.length === 0) throw new FrameError('empty-frame', 'empty frame')
+function fastHeaderAndBody(frame: Uint8Array): { header: Obj; body: unknown } | undefined {
+  try {
+    const first = fastDecodeFirst(frame, 0)
+    if (!isObj(first.value) || first.end === frame.length) return undefined
+    const second = fastDecodeFirst(frame, first.end)
+    if (second.end !== frame.length) return undefined
+    return { header: first.value, body: second.value }
+  } catch {
+    return undefined
+  }
+}
+
+/** The reference decoder (@ipld/dag-cbor), with its errors mapped to reasons. */
+function referenceHeaderAndBody(frame: Uint8Array): { header: Obj; body: unknown } {
   let headerLength: number
   let header: unknown
   try {
@@ -204,6 +217,16 @@ export function decodeFrame(frame: Uint8Array): DecodedFrame {
     const reason = String(err).includes('too many terminals') ? 'trailing-bytes' : 'invalid-body'
     throw new FrameError(reason, `undecodable frame body: ${String(err)}`, err)
   }
+  return { header, body }
+}
+
+/**
+ * Decode one binary `com.atproto.sync.subscribeRepos` frame: a DAG-CBOR header `{op, t}`
+ * followed by a DAG-CBOR body. Pure; throws {@link FrameError} on anything malformed.
+ */
+export function decodeFrame(frame: Uint8Array): DecodedFrame {
+  if (frame.length === 0) throw new FrameError('empty-frame', 'empty frame')
+  const { header, body } = fastHeaderAndBody(frame) ?? referenceHeaderAndBody(frame)
   if (!isObj(body)) throw new FrameError('invalid-body', 'frame body is not a map')
   const op = header['op']
   if (op === -1) {

@@ -1,7 +1,8 @@
-import type { AtKafkaEvent, JsonObject, OpAction } from '../events.ts'
+import type { AtKafkaEvent, JsonObject, JsonValue, OpAction } from '../events.ts'
 import type { CollectionFilter } from '../filter.ts'
-import { type BlockProblem, cidKey, findCarBlocks, verifyBlock } from './car.ts'
+import { type BlockProblem, findCarBlocks, verifyBlock } from './car.ts'
 import { decodeDagCbor } from './cbor.ts'
+import { fastDecodeRecordJson } from './fast-cbor.ts'
 import type { FirehoseMessage, CommitMessage } from './frame.ts'
 import { ipldToJson } from './ipld-json.ts'
 
@@ -37,12 +38,12 @@ function splitCommit(msg: CommitMessage, keep: CollectionFilter): SplitResult {
     collection: string
     rkey: string
     path: string
-    key?: string
-    cidBytes?: Uint8Array
+    /** Index of its CID in `wanted`. */
+    block: number
     cid: string
   }
   const pending: Pending[] = []
-  const wanted = new Set<string>()
+  const wanted: Uint8Array[] = []
   for (const op of msg.ops) {
     const slash = op.path.indexOf('/')
     if (!ACTIONS.has(op.action) || slash <= 0 || slash === op.path.length - 1) {
@@ -60,6 +61,7 @@ function splitCommit(msg: CommitMessage, keep: CollectionFilter): SplitResult {
       collection,
       rkey: op.path.slice(slash + 1),
       path: op.path,
+      block: -1,
       cid: '',
     }
     if (action !== 'delete') {
@@ -72,15 +74,14 @@ function splitCommit(msg: CommitMessage, keep: CollectionFilter): SplitResult {
         })
         continue
       }
-      p.cidBytes = op.cid.bytes
-      p.key = cidKey(op.cid.bytes)
+      p.block = wanted.length
       p.cid = op.cid.toString()
-      wanted.add(p.key)
+      wanted.push(op.cid.bytes)
     }
     pending.push(p)
   }
 
-  let blocks = new Map<string, Uint8Array>()
+  let blocks: Array<Uint8Array | undefined> = []
   let carError: string | undefined
   try {
     blocks = findCarBlocks(msg.blocks, wanted)
@@ -107,20 +108,20 @@ function splitCommit(msg: CommitMessage, keep: CollectionFilter): SplitResult {
       })
       continue
     }
-    const data = blocks.get(p.key!)
+    const data = blocks[p.block]
     if (data === undefined) {
       const reason = carError === undefined ? 'missing-block' : 'invalid-car'
       dropped.push({ ...base, reason, path: p.path, detail: carError ?? p.cid })
       continue
     }
-    const problem = verifyBlock(p.cidBytes!, data)
+    const problem = verifyBlock(wanted[p.block]!, data)
     if (problem !== undefined) {
       dropped.push({ ...base, reason: problem, path: p.path, detail: p.cid })
       continue
     }
     let record: JsonObject
     try {
-      const value = ipldToJson(decodeDagCbor(data))
+      const value = recordJson(data)
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         throw new TypeError('record is not a map')
       }
@@ -145,6 +146,15 @@ function splitCommit(msg: CommitMessage, keep: CollectionFilter): SplitResult {
     })
   }
   return { events, dropped, filtered }
+}
+
+/** A record block as lexicon JSON: the single-pass decoder, or the reference path when it declines. */
+function recordJson(data: Uint8Array): JsonValue {
+  try {
+    return fastDecodeRecordJson(data)
+  } catch {
+    return ipldToJson(decodeDagCbor(data))
+  }
 }
 
 const NONE: SplitResult = Object.freeze({ events: [], dropped: [], filtered: 0 }) as SplitResult

@@ -19,6 +19,16 @@ export function subscribeUrl(
   return url.toString()
 }
 
+/** WebSocket close codes counted under their own `close-<code>` reason; others are `close-other`. */
+const KNOWN_CLOSE_CODES = new Set([
+  1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011,
+])
+
+/** The `reason` label of a closed connection: bounded, whatever code the peer sent. */
+export function closeReason(code: number): string {
+  return KNOWN_CLOSE_CODES.has(code) ? `close-${code}` : 'close-other'
+}
+
 export interface SourceHandlers {
   /** The cursor to resume from on (re)connect. */
   cursor(): number | undefined
@@ -39,6 +49,8 @@ export class RelaySource {
   #ws: WebSocket | undefined
   #paused = false
   #connected = false
+  /** Idle timer of the current connection: stopped while paused (silence is ours then). */
+  #idle: { arm(): void; disarm(): void } | undefined
 
   constructor(opts: {
     base: string
@@ -64,11 +76,13 @@ export class RelaySource {
   pause(): void {
     this.#paused = true
     this.#ws?.pause()
+    this.#idle?.disarm()
   }
 
   resume(): void {
     this.#paused = false
     this.#ws?.resume()
+    this.#idle?.arm()
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -101,15 +115,21 @@ export class RelaySource {
       this.#ws = ws
       const armIdle = () => {
         clearTimeout(idle)
+        if (this.#paused) return
         idle = setTimeout(() => {
           reason = 'idle-timeout'
           this.#log.warn({ idleMs: this.#idleTimeoutMs }, 'no frames from relay, reconnecting')
           ws.terminate()
         }, this.#idleTimeoutMs)
       }
-      const onAbort = () => ws.close(1000)
+      // Close politely, but do not wait for a relay whose close frame sits behind paused data.
+      const onAbort = () => {
+        ws.close(1000)
+        setTimeout(() => ws.terminate(), 2000).unref()
+      }
       signal.addEventListener('abort', onAbort, { once: true })
       ws.on('open', () => {
+        this.#idle = { arm: armIdle, disarm: () => clearTimeout(idle) }
         this.#connected = true
         this.#metrics.connected.set(1)
         this.#log.info('connected to relay')
@@ -144,7 +164,8 @@ export class RelaySource {
         this.#connected = false
         this.#metrics.connected.set(0)
         this.#ws = undefined
-        if (reason === 'closed') reason = `close-${code}`
+        this.#idle = undefined
+        if (reason === 'closed') reason = closeReason(code)
         this.#log.info({ code, reason: why.toString() }, 'relay connection closed')
         resolve({ received, reason })
       })

@@ -1,10 +1,11 @@
-import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs'
+import { CompressionTypes, type Kafka, type Producer } from 'kafkajs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { errorMessage } from '../errors.ts'
+import { FatalError, errorMessage } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { backoffDelay } from '../backoff.ts'
 import { ensureTopic } from './kafka-client.ts'
+import { FastDefaultPartitioner } from './partitioner.ts'
 import { DrainWaiters, Group, type OutMessage, type Sink } from './sink.ts'
 
 export type Compression = 'none' | 'gzip'
@@ -23,6 +24,11 @@ export interface KafkaSinkOptions {
   maxBatchMessages?: number
   /** Largest number of value bytes in one produce request. */
   maxBatchBytes?: number
+  /**
+   * How long to let a request that is not full wait for more messages (default 5 ms): fewer,
+   * larger requests cost the broker and the client much less per message.
+   */
+  lingerMs?: number
 }
 
 interface Entry {
@@ -30,6 +36,9 @@ interface Entry {
   value: string
   group: Group
 }
+
+/** A produce request unanswered for this long makes the sink not ready (a broker that hangs). */
+const STALLED_MS = 10000
 
 /** Errors that no retry can fix. */
 const FATAL_TYPES = new Set([
@@ -46,10 +55,38 @@ function errorType(err: unknown): string | undefined {
   return typeof type === 'string' ? type : undefined
 }
 
+/** Kafka refused us in a way no retry can fix: credentials, authorisation, an invalid topic. */
+export class KafkaFatalError extends FatalError {
+  override name = 'KafkaFatalError'
+}
+
+/**
+ * The error, or the first of its causes, that no retry can fix. KafkaJS wraps the error of the
+ * broker (e.g. in KafkaJSNonRetriableError or KafkaJSNumberOfRetriesExceeded), so walk `cause`.
+ */
+function fatalCause(err: unknown): Error | undefined {
+  let e: unknown = err
+  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
+    if (e.name === 'KafkaJSSASLAuthenticationError') return e
+    const type = errorType(e)
+    if (type !== undefined && FATAL_TYPES.has(type)) return e
+    e = e.cause
+  }
+  return undefined
+}
+
 export function isFatalKafkaError(err: unknown): boolean {
-  if (err instanceof Error && err.name === 'KafkaJSSASLAuthenticationError') return true
-  const type = errorType(err)
-  return type !== undefined && FATAL_TYPES.has(type)
+  return fatalCause(err) !== undefined
+}
+
+/** One clear line for a fatal Kafka error (never the credentials themselves). */
+export function toKafkaFatalError(err: unknown): KafkaFatalError {
+  const cause = fatalCause(err) ?? err
+  const message =
+    cause instanceof Error && cause.name === 'KafkaJSSASLAuthenticationError'
+      ? `Kafka rejected the SASL credentials (check --kafka-sasl-mechanism, --kafka-sasl-username and --kafka-sasl-password): ${errorMessage(cause)}`
+      : `Kafka refused the request (${errorType(cause) ?? 'error'}): ${errorMessage(cause)}`
+  return new KafkaFatalError(message, { cause: err })
 }
 
 /**
@@ -65,12 +102,15 @@ export class KafkaSink implements Sink {
   readonly #drained = new DrainWaiters()
   readonly #maxMessages: number
   readonly #maxBytes: number
+  readonly #lingerMs: number
   #producer: Producer | undefined
   #queue: Entry[] = []
   #head = 0
   #pending = 0
   #sending = false
   #ready = false
+  /** When the produce request under way was sent (performance.now()), if one is. */
+  #requestSince: number | undefined
   #closed = false
   #stop = new AbortController()
 
@@ -79,14 +119,17 @@ export class KafkaSink implements Sink {
     this.#log = opts.logger
     this.#maxMessages = opts.maxBatchMessages ?? 5000
     this.#maxBytes = opts.maxBatchBytes ?? 4 * 1024 * 1024
+    this.#lingerMs = opts.lingerMs ?? 5
   }
 
   get pending(): number {
     return this.#pending
   }
 
+  /** Connected, the last produce request succeeded and none has hung for {@link STALLED_MS}. */
   isReady(): boolean {
-    return this.#ready
+    const since = this.#requestSince
+    return this.#ready && (since === undefined || performance.now() - since < STALLED_MS)
   }
 
   /** Connect and create the topic if missing; retries until `signal` aborts, unless fatal. */
@@ -103,7 +146,7 @@ export class KafkaSink implements Sink {
         if (this.#head < this.#queue.length && !this.#sending) void this.#pump()
         return
       } catch (err) {
-        if (isFatalKafkaError(err)) throw err
+        if (isFatalKafkaError(err)) throw toKafkaFatalError(err)
         if (signal.aborted) throw err
         const delay = backoffDelay(attempt, 500, 15000)
         this.#log.warn({ err: errorMessage(err), retryInMs: delay }, 'cannot reach Kafka, retrying')
@@ -118,7 +161,7 @@ export class KafkaSink implements Sink {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: FastDefaultPartitioner,
       retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
     })
   }
@@ -140,7 +183,12 @@ export class KafkaSink implements Sink {
     }
     const batch = this.#queue.slice(this.#head, i)
     this.#head = i
-    if (this.#head > 65536 && this.#head * 2 > this.#queue.length) {
+    // Drop taken entries soon: each holds a formatted message, and tens of thousands of them
+    // kept alive here made up most of the heap at high rates.
+    if (this.#head === this.#queue.length) {
+      this.#queue = []
+      this.#head = 0
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head)
       this.#head = 0
     }
@@ -151,6 +199,9 @@ export class KafkaSink implements Sink {
     this.#sending = true
     try {
       while (this.#head < this.#queue.length && !this.#stop.signal.aborted) {
+        if (this.#lingerMs > 0 && this.#queue.length - this.#head < this.#maxMessages) {
+          await sleep(this.#lingerMs)
+        }
         await this.#sendWithRetry(this.#takeBatch())
       }
     } finally {
@@ -165,12 +216,13 @@ export class KafkaSink implements Sink {
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now()
       try {
+        this.#requestSince = t0
         await this.#producer!.send({
           topic,
           acks: -1,
           compression,
           messages: batch.map((e) => ({ key: e.key, value: e.value })),
-        })
+        }).finally(() => (this.#requestSince = undefined))
         metrics.produceLatency.observe((performance.now() - t0) / 1000)
         metrics.producedEvents.inc({ status: 'ok' }, batch.length)
         if (!this.#ready) this.#log.info('Kafka is accepting messages again')
@@ -184,7 +236,7 @@ export class KafkaSink implements Sink {
         }
         if (isFatalKafkaError(err)) {
           this.#ready = false
-          this.#opts.onFatal(err instanceof Error ? err : new Error(String(err)))
+          this.#opts.onFatal(toKafkaFatalError(err))
           this.#stop.abort()
           return
         }
@@ -236,8 +288,11 @@ export class KafkaSink implements Sink {
     if (this.#pending === 0) this.#drained.release()
   }
 
+  /** Resolves once everything written is acknowledged, `signal` aborts, or a fatal error. */
   async flush(signal?: AbortSignal): Promise<void> {
-    if (this.#pending > 0) await this.#drained.wait(signal)
+    if (this.#pending === 0 || this.#stop.signal.aborted) return
+    const stop = this.#stop.signal
+    await this.#drained.wait(signal === undefined ? stop : AbortSignal.any([signal, stop]))
   }
 
   /** Stop retrying and disconnect; call after {@link flush}. Idempotent. */

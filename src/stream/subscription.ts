@@ -1,4 +1,5 @@
 import { type RelayCursor, RelayCursorFile, ThrottledSaver } from '../cursor/file-store.ts'
+import { ReplayBound } from '../cursor/replay-bound.ts'
 import { ConsecutiveTracker } from '../cursor/tracker.ts'
 import type { Enricher } from '../enrich/enricher.ts'
 import type { AtKafkaEvent } from '../events.ts'
@@ -59,19 +60,27 @@ export async function runSubscription(service: Service, opts: SubscriptionOption
   await store.checkWritable()
   const start = await startingSeq(store, opts)
 
+  /** Events acknowledged when each cursor value was taken (for the replay bound). */
+  const ackedAt = new WeakMap<RelayCursor, number>()
   const saver = new ThrottledSaver<RelayCursor>({
     store,
     intervalMs: 1000,
     onError: (err) => service.fail(err),
-    onSaved: (c) => metrics.cursor.set(c.seq),
+    onSaved: (c) => {
+      metrics.cursor.set(c.seq)
+      bound.saved(ackedAt.get(c) ?? 0, pipeline.inFlight)
+    },
   })
   const tracker = new ConsecutiveTracker<number>(start)
   let lastCommitted = start
-  // Besides once a second, save as soon as half of --max-in-flight events were acknowledged
-  // since the last such save: a crash then repeats about --max-in-flight events at most, even
-  // at high rates, and at normal rates saves stay once a second.
-  const saveEvery = Math.max(1, Math.floor(opts.maxInFlight / 2))
-  let ackedSinceSave = 0
+  // A crash repeats what was read beyond the saved cursor: keep that under --max-in-flight.
+  let pausedByPipeline = false
+  const bound = new ReplayBound({
+    max: opts.maxInFlight,
+    saveNow: () => saver.saveNow(),
+    setPaused: () => applyPause(),
+  })
+  const applyPause = () => (pausedByPipeline || bound.paused ? source.pause() : source.resume())
   /** Newest seq received in this process: where a reconnect resumes (the sink keeps the rest). */
   let lastReceived = start
   let events = 0
@@ -90,22 +99,30 @@ export async function runSubscription(service: Service, opts: SubscriptionOption
     format: createFormatter(opts.format),
     metrics,
     maxInFlight: opts.maxInFlight,
-    onPause: () => source.pause(),
-    onResume: () => source.resume(),
+    onPause: () => {
+      pausedByPipeline = true
+      applyPause()
+    },
+    onResume: () => {
+      pausedByPipeline = false
+      applyPause()
+    },
     enricher: opts.enricher,
   })
 
   function onCompleted(acked: number): void {
     const committed = tracker.committed
     if (committed !== undefined && committed !== lastCommitted) {
+      const first = lastCommitted === undefined
       lastCommitted = committed
-      saver.update({ host: opts.host, seq: committed })
+      const value = { host: opts.host, seq: committed }
+      ackedAt.set(value, bound.acked + acked)
+      saver.update(value)
+      // The first position of a start without cursor: save it at once, so that a crash in the
+      // next second resumes there instead of from the live stream.
+      if (first) saver.saveNow()
     }
-    ackedSinceSave += acked
-    if (ackedSinceSave >= saveEvery) {
-      ackedSinceSave = 0
-      saver.saveNow()
-    }
+    bound.acknowledged(acked, pipeline.inFlight)
   }
 
   function onFrame(data: Buffer): void {
@@ -137,6 +154,7 @@ export async function runSubscription(service: Service, opts: SubscriptionOption
       complete()
       onCompleted(n)
     })
+    bound.read(pipeline.inFlight)
   }
 
   function onErrorFrame(error: string, message: string | undefined): void {

@@ -43,6 +43,17 @@ export interface KafkaBroker {
   kill(): Promise<void>
   /** (Re)start on the same port and data dir, wait until ready. */
   start(): Promise<void>
+  /** Send a signal to the running broker's process group (e.g. SIGSTOP / SIGCONT to freeze it). */
+  signal(signal: NodeJS.Signals): void
+}
+
+/** A listener besides the harness's own PLAINTEXT one (which readiness checks and helpers use). */
+export interface ExtraListener {
+  /** Listener name, e.g. `SASL_SSL`; its `listener.name.<name>.*` settings go in extraProperties. */
+  name: string
+  port: number
+  /** Security protocol; default: the name. */
+  protocol?: string
 }
 
 export interface StartKafkaOptions {
@@ -55,6 +66,10 @@ export interface StartKafkaOptions {
   extraProperties?: Record<string, string>
   /** Broker port; default: a free one. The controller port is always a free one. */
   port?: number
+  /** More listeners on 127.0.0.1, advertised as such. */
+  extraListeners?: ExtraListener[]
+  /** Added to `kafka-storage format`, e.g. `['--add-scram', 'SCRAM-SHA-256=[name=u,password=p]']`. */
+  formatArgs?: string[]
 }
 
 export interface ConsumedMessage {
@@ -245,16 +260,22 @@ function serverProperties(
   controllerPort: number,
   logDir: string,
   extra: Record<string, string>,
+  extraListeners: ExtraListener[] = [],
 ): string {
+  const more = (f: (l: ExtraListener) => string) => extraListeners.map((l) => `,${f(l)}`).join('')
   const props: Record<string, string> = {
     'process.roles': 'broker,controller',
     'node.id': '1',
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    listeners:
+      `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}` +
+      more((l) => `${l.name}://127.0.0.1:${l.port}`),
+    'advertised.listeners':
+      `PLAINTEXT://127.0.0.1:${port}` + more((l) => `${l.name}://127.0.0.1:${l.port}`),
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map':
+      'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT' + more((l) => `${l.name}:${l.protocol ?? l.name}`),
     'log.dirs': logDir,
     'num.partitions': '1',
     'default.replication.factor': '1',
@@ -379,7 +400,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
 
   writeFileSync(
     propsFile,
-    serverProperties(port, controllerPort, logDir, opts.extraProperties ?? {}),
+    serverProperties(port, controllerPort, logDir, opts.extraProperties ?? {}, opts.extraListeners),
   )
   writeFileSync(log4jFile, LOG4J_PROPERTIES)
   writeFileSync(toolsLog4jFile, TOOLS_LOG4J_PROPERTIES)
@@ -401,6 +422,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
         clusterId,
         '-c',
         propsFile,
+        ...(opts.formatArgs ?? []),
       ]),
     )
     if (format.code !== 0) {
@@ -483,6 +505,9 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
     stop: () => halt('SIGTERM'),
     kill: () => halt('SIGKILL'),
     start,
+    signal: (signal) => {
+      if (child !== undefined && running()) killGroup(child, signal)
+    },
   }
 }
 
