@@ -4,6 +4,7 @@ import { backoffDelay } from '../backoff.ts'
 import { AtKafkaError, errorMessage } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
+import { closeReason } from '../relay/source.ts'
 
 export const CHANNEL_PATH = '/channel'
 /** Largest frame accepted: a record is at most 2 MB as JSON, this leaves headroom. */
@@ -235,7 +236,7 @@ export class TapSource {
         this.#connected = false
         this.#metrics.connected.set(0)
         if (this.#ws === ws) this.#ws = undefined
-        if (reason === 'closed') reason = `close-${code}`
+        if (reason === 'closed') reason = closeReason(code)
         this.#log.info(
           { connection: conn.id, code, reason: why.toString() },
           'Tap connection closed',
