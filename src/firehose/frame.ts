@@ -82,9 +82,9 @@ export type FirehoseMessage =
 
 export type DecodedFrame = FirehoseMessage | ErrorFrame
 
-type Obj = Record<string, unknown>
+export type Obj = Record<string, unknown>
 
-function isObj(v: unknown): v is Obj {
+export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
 }
 
@@ -94,14 +94,14 @@ function str(body: Obj, key: string): string {
   return v
 }
 
-function optStr(body: Obj, key: string): string | undefined {
+export function optStr(body: Obj, key: string): string | undefined {
   const v = body[key]
   if (v === undefined || v === null) return undefined
   if (typeof v !== 'string') throw new FrameError('invalid-body', `field "${key}" is not a string`)
   return v
 }
 
-function seqOf(body: Obj): number {
+export function seqOf(body: Obj): number {
   const v = body['seq']
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
     throw new FrameError('invalid-body', 'field "seq" is not a non-negative integer')
@@ -119,6 +119,21 @@ function parseOps(value: unknown): RepoOp[] {
     }
     return { action: str(op, 'action'), path: str(op, 'path'), cid: cid ?? null }
   })
+}
+
+/** `#info {name, message?}`: shared by every subscription. */
+export function infoMessage(body: Obj): InfoMessage {
+  return { type: '#info', name: str(body, 'name'), message: optStr(body, 'message') }
+}
+
+/** A message type this version does not know; its seq, if any, still counts for the cursor. */
+export function unknownMessage(t: string, body: Obj): UnknownMessage {
+  const seq = body['seq']
+  return {
+    type: 'unknown',
+    t,
+    seq: typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : undefined,
+  }
 }
 
 function parseMessage(t: string, body: Obj): FirehoseMessage {
@@ -170,15 +185,9 @@ function parseMessage(t: string, body: Obj): FirehoseMessage {
         time: str(body, 'time'),
       }
     case '#info':
-      return { type: '#info', name: str(body, 'name'), message: optStr(body, 'message') }
-    default: {
-      const seq = body['seq']
-      return {
-        type: 'unknown',
-        t,
-        seq: typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : undefined,
-      }
-    }
+      return infoMessage(body)
+    default:
+      return unknownMessage(t, body)
   }
 }
 
@@ -221,10 +230,13 @@ function referenceHeaderAndBody(frame: Uint8Array): { header: Obj; body: unknown
 }
 
 /**
- * Decode one binary `com.atproto.sync.subscribeRepos` frame: a DAG-CBOR header `{op, t}`
- * followed by a DAG-CBOR body. Pure; throws {@link FrameError} on anything malformed.
+ * Decode the envelope shared by every `com.atproto.*.subscribe*` stream: a DAG-CBOR header
+ * `{op, t}` followed by a DAG-CBOR body. `op: -1` is an error frame; `op: 1` a message of type
+ * `t` whose body is a map. Pure; throws {@link FrameError} on anything malformed.
  */
-export function decodeFrame(frame: Uint8Array): DecodedFrame {
+export function decodeEnvelope(
+  frame: Uint8Array,
+): ErrorFrame | { type: 'message'; t: string; body: Obj } {
   if (frame.length === 0) throw new FrameError('empty-frame', 'empty frame')
   const { header, body } = fastHeaderAndBody(frame) ?? referenceHeaderAndBody(frame)
   if (!isObj(body)) throw new FrameError('invalid-body', 'frame body is not a map')
@@ -239,5 +251,14 @@ export function decodeFrame(frame: Uint8Array): DecodedFrame {
   if (op !== 1) throw new FrameError('unknown-op', `unknown frame op ${String(op)}`)
   const t = header['t']
   if (typeof t !== 'string') throw new FrameError('invalid-header', 'frame header has no "t"')
-  return parseMessage(t, body)
+  return { type: 'message', t, body }
+}
+
+/**
+ * Decode one binary `com.atproto.sync.subscribeRepos` frame. Pure; throws {@link FrameError} on
+ * anything malformed.
+ */
+export function decodeFrame(frame: Uint8Array): DecodedFrame {
+  const envelope = decodeEnvelope(frame)
+  return envelope.type === 'error' ? envelope : parseMessage(envelope.t, envelope.body)
 }
