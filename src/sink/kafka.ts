@@ -38,7 +38,7 @@ interface Entry {
 }
 
 /** A produce request unanswered for this long makes the sink not ready (a broker that hangs). */
-const STALLED_MS = 10000
+const STALLED_MS = 5000
 
 /** Errors that no retry can fix. */
 const FATAL_TYPES = new Set([
@@ -162,7 +162,9 @@ export class KafkaSink implements Sink {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: FastDefaultPartitioner,
-      retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
+      // Few retries inside KafkaJS: a failure surfaces within about a second (so /ready turns
+      // 503 at once) and the sink's own loop retries the same batch, in order, for as long as it takes.
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
     })
   }
 
