@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import { Command as Commander, CommanderError, Option } from 'commander'
-import { relayConfig, Values } from './config/config.ts'
+import { type CommonConfig, relayConfig, Values } from './config/config.ts'
 import { type Command, type OptionSpec, defaultFor, optionsFor } from './config/options.ts'
 import { resolveOptions } from './config/resolve.ts'
 import { AtKafkaError, ConfigError, errorMessage } from './errors.ts'
@@ -99,6 +99,16 @@ function buildProgram(run: Runner, io: CliIo): Commander {
   return program
 }
 
+/** The logger of a mode (on stderr when stdout carries the events), then the mode itself. */
+function start<C extends CommonConfig>(
+  config: C,
+  run: (config: C, deps: ServiceDeps) => Promise<void>,
+  io: CliIo,
+): Promise<void> {
+  const logger = createLogger({ debug: config.debug, toStderr: config.output.kind === 'stdout' })
+  return run(config, { ...io.deps, logger })
+}
+
 /** Build the typed config of `command` and run it until stopped. */
 async function runCommand(
   command: Command,
@@ -107,44 +117,14 @@ async function runCommand(
 ): Promise<void> {
   const values = new Values(resolveOptions(command, cli, io.env))
   switch (command) {
-    case 'relay': {
-      const config = relayConfig(values)
-      const logger = createLogger({
-        debug: config.debug,
-        toStderr: config.output.kind === 'stdout',
-      })
-      await runRelay(config, { ...io.deps, logger })
-      return
-    }
-    case 'tap': {
-      const config = tapConfig(values)
-      const logger = createLogger({
-        debug: config.debug,
-        toStderr: config.output.kind === 'stdout',
-      })
-      await runTap(config, { ...io.deps, logger })
-      return
-    }
-    case 'ozone': {
-      const config = ozoneConfig(values)
-      const logger = createLogger({
-        debug: config.debug,
-        toStderr: config.output.kind === 'stdout',
-      })
-      await runOzone(config, { ...io.deps, logger })
-      return
-    }
-    case 'labels': {
-      const config = labelsConfig(values)
-      const logger = createLogger({
-        debug: config.debug,
-        toStderr: config.output.kind === 'stdout',
-      })
-      await runLabels(config, { ...io.deps, logger })
-      return
-    }
-    default:
-      throw new ConfigError(`command ${command} is not available`)
+    case 'relay':
+      return await start(relayConfig(values), runRelay, io)
+    case 'tap':
+      return await start(tapConfig(values), runTap, io)
+    case 'ozone':
+      return await start(ozoneConfig(values), runOzone, io)
+    case 'labels':
+      return await start(labelsConfig(values), runLabels, io)
   }
 }
 
