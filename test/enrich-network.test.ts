@@ -22,6 +22,7 @@ import {
   httpGet,
   metricValue,
   spawnAtkafka,
+  relayToKafka,
 } from './support/atkafka.ts'
 import { validateEvent } from './support/schema.ts'
 
@@ -87,14 +88,7 @@ describe('eventMetadata against a real PLC, PDS and AppView', () => {
   /** atkafka relay mode on the PDS firehose into `topic`, with extra flags. */
   async function start(topic: string, extra: string[]): Promise<AtkafkaProcess> {
     const p = await spawnAtkafka([
-      'firehose',
-      'relay',
-      '--relay-host',
-      net.pdsUrl,
-      '--bootstrap-servers',
-      bootstrap!,
-      '--output-topic',
-      topic,
+      ...relayToKafka(net.pdsUrl, bootstrap!, topic),
       '--topic-partitions',
       '4',
       '--cursor-file',

@@ -7,7 +7,7 @@ import { decodeFrame, type FirehoseMessage } from '../src/firehose/frame.ts'
 import { splitMessage } from '../src/firehose/split.ts'
 import { keyOf } from '../src/events.ts'
 import { consumeAll } from './harness/kafka.ts'
-import { eventually, httpGet, metricValue, spawnAtkafka } from './support/atkafka.ts'
+import { eventually, httpGet, metricValue, spawnAtkafka, relayToKafka } from './support/atkafka.ts'
 import { loadFrames } from './support/fixtures.ts'
 import { encodeFrame, reseqFrame } from './support/frames.ts'
 import { type ReplayFrame, startReplayRelay } from './support/replay-relay.ts'
@@ -60,14 +60,7 @@ describe('relay mode into a real Kafka broker', () => {
     const topic = 'relay-exact'
     const cursorFile = join(dir, 'exact.json')
     const args = [
-      'firehose',
-      'relay',
-      '--relay-host',
-      relay.url,
-      '--bootstrap-servers',
-      bootstrap!,
-      '--output-topic',
-      topic,
+      ...relayToKafka(relay.url, bootstrap!, topic),
       '--topic-partitions',
       '8',
       '--cursor-file',
@@ -180,14 +173,7 @@ describe('relay mode into a real Kafka broker', () => {
     const topic = 'relay-kill'
     const cursorFile = join(dir, 'kill.json')
     const args = [
-      'firehose',
-      'relay',
-      '--relay-host',
-      relay.url,
-      '--bootstrap-servers',
-      bootstrap!,
-      '--output-topic',
-      topic,
+      ...relayToKafka(relay.url, bootstrap!, topic),
       '--topic-partitions',
       '8',
       '--cursor-file',

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { consumeAll } from '../harness/kafka.ts'
-import { eventually, httpGet, metricValue, spawnAtkafka } from '../support/atkafka.ts'
+import { eventually, httpGet, metricValue, spawnAtkafka, relayToKafka } from '../support/atkafka.ts'
 import { cursorSeq, idsOf, report, sleep, syntheticStream, tally } from '../support/faults.ts'
 import { startReplayRelay } from '../support/replay-relay.ts'
 
@@ -36,14 +36,7 @@ describe('fault: atkafka killed with SIGKILL at five random points', () => {
     // kill before it made it read again.
     const topic = (run: number) => `faults-kill-${run}`
     const args = (run: number) => [
-      'firehose',
-      'relay',
-      '--relay-host',
-      relay.url,
-      '--bootstrap-servers',
-      bootstrap!,
-      '--output-topic',
-      topic(run),
+      ...relayToKafka(relay.url, bootstrap!, topic(run)),
       '--topic-partitions',
       '8',
       '--cursor-file',

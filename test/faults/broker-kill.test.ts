@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type KafkaBroker, consumeAll, startKafka } from '../harness/kafka.ts'
-import { eventually, httpGet, metricValue, spawnAtkafka } from '../support/atkafka.ts'
+import { eventually, httpGet, metricValue, spawnAtkafka, relayToKafka } from '../support/atkafka.ts'
 import { cursorSeq, idsOf, report, sleep, syntheticStream, tally } from '../support/faults.ts'
 import { startReplayRelay } from '../support/replay-relay.ts'
 
@@ -33,14 +33,7 @@ describe('fault: Kafka broker killed with SIGKILL mid-stream', () => {
     const cursorFile = join(dir, 'cursor.json')
     const topic = 'faults-broker-kill'
     const p = await spawnAtkafka([
-      'firehose',
-      'relay',
-      '--relay-host',
-      relay.url,
-      '--bootstrap-servers',
-      broker.bootstrap,
-      '--output-topic',
-      topic,
+      ...relayToKafka(relay.url, broker.bootstrap, topic),
       '--topic-partitions',
       '8',
       '--cursor-file',

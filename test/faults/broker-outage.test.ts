@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { type KafkaBroker, consumeAll, startKafka } from '../harness/kafka.ts'
-import { eventually, httpGet, metricValue, spawnAtkafka } from '../support/atkafka.ts'
+import { eventually, httpGet, metricValue, spawnAtkafka, relayToKafka } from '../support/atkafka.ts'
 import {
   cursorSeq,
   idsOf,
@@ -54,14 +54,7 @@ describe('fault: Kafka unreachable for 60 s while the relay keeps sending', () =
     const cursorFile = join(dir, 'cursor.json')
     const topic = 'faults-broker-outage'
     const p = await spawnAtkafka([
-      'firehose',
-      'relay',
-      '--relay-host',
-      relay.url,
-      '--bootstrap-servers',
-      broker.bootstrap,
-      '--output-topic',
-      topic,
+      ...relayToKafka(relay.url, broker.bootstrap, topic),
       '--topic-partitions',
       '8',
       '--cursor-file',

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { consumeAll } from '../harness/kafka.ts'
-import { eventually, spawnAtkafka } from '../support/atkafka.ts'
+import { eventually, spawnAtkafka, relayToKafka } from '../support/atkafka.ts'
 import {
   type NamespacedAtkafka,
   cursorSeq,
@@ -53,14 +53,7 @@ describe('fault: the cursor file cannot be written', () => {
   })
 
   const relayArgs = (url: string, topic: string, cursorFile: string) => [
-    'firehose',
-    'relay',
-    '--relay-host',
-    url,
-    '--bootstrap-servers',
-    bootstrap!,
-    '--output-topic',
-    topic,
+    ...relayToKafka(url, bootstrap!, topic),
     '--topic-partitions',
     '4',
     '--cursor-file',

@@ -10,7 +10,7 @@ import { keyOf } from '../../src/events.ts'
 import { decodeFrame } from '../../src/firehose/frame.ts'
 import { splitMessage } from '../../src/firehose/split.ts'
 import { consumeAll } from '../harness/kafka.ts'
-import { eventually, httpGet, metricValue, spawnAtkafka } from '../support/atkafka.ts'
+import { eventually, httpGet, metricValue, spawnAtkafka, relayToKafka } from '../support/atkafka.ts'
 import { report, tally } from '../support/faults.ts'
 import { loadFrames } from '../support/fixtures.ts'
 import { reseqFrame } from '../support/frames.ts'
@@ -92,14 +92,7 @@ describe('fault: fuzzed relay frames', () => {
     const relay = await startReplayRelay({ frames })
     const topic = 'faults-fuzz'
     const p = await spawnAtkafka([
-      'firehose',
-      'relay',
-      '--relay-host',
-      relay.url,
-      '--bootstrap-servers',
-      bootstrap!,
-      '--output-topic',
-      topic,
+      ...relayToKafka(relay.url, bootstrap!, topic),
       '--topic-partitions',
       '8',
       '--cursor-file',

@@ -14,7 +14,7 @@ import { keyOf } from '../../src/events.ts'
 import { decodeFrame, type FirehoseMessage } from '../../src/firehose/frame.ts'
 import { splitMessage } from '../../src/firehose/split.ts'
 import { consumeAll } from '../harness/kafka.ts'
-import { eventually, httpGet, metricValue, spawnAtkafka } from '../support/atkafka.ts'
+import { eventually, httpGet, metricValue, spawnAtkafka, relayToKafka } from '../support/atkafka.ts'
 import { report, tally } from '../support/faults.ts'
 import { loadFrames } from '../support/fixtures.ts'
 import { commitFrame, encodeFrame, reseqFrame } from '../support/frames.ts'
@@ -207,14 +207,7 @@ describe('fault: a relay that misbehaves', () => {
     const topic = 'faults-relay-misbehaving'
     const cursorFile = join(dir, 'cursor.json')
     const p = await spawnAtkafka([
-      'firehose',
-      'relay',
-      '--relay-host',
-      relay.url,
-      '--bootstrap-servers',
-      bootstrap!,
-      '--output-topic',
-      topic,
+      ...relayToKafka(relay.url, bootstrap!, topic),
       '--topic-partitions',
       '8',
       '--cursor-file',

@@ -144,3 +144,17 @@ export async function eventually(
     await new Promise((r) => setTimeout(r, 200))
   }
 }
+
+/** `firehose relay` arguments producing from `relayHost` into `topic` on the `bootstrap` broker. */
+export function relayToKafka(relayHost: string, bootstrap: string, topic: string): string[] {
+  return [
+    'firehose',
+    'relay',
+    '--relay-host',
+    relayHost,
+    '--bootstrap-servers',
+    bootstrap,
+    '--output-topic',
+    topic,
+  ]
+}
