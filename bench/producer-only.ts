@@ -1,15 +1,17 @@
 // The Kafka producer alone on pre-formatted messages, in its own process: the sink's ceiling.
 //
 //   node bench/producer-only.ts --bootstrap <host:port> --topic <t> (--real | --corpus <dir>)
-//     [--messages 200000] [--window 10000] [--mode sink|raw]
-//     raw mode only: [--batch 5000] [--requests 1] [--compression none|gzip] [--idempotent true]
+//     [--messages 200000] [--window 10000] [--mode sink|raw|confluent]
+//     sink mode: [--producers 4]; raw mode only: [--batch 5000] [--requests 1] [--compression none|gzip] [--idempotent true]
 //
 // `sink` drives src/sink/kafka.ts exactly as the pipeline does (units of one frame's messages,
 // reading pauses at --window unacknowledged messages and resumes at half). `raw` drives a bare
-// KafkaJS producer with the given settings, to compare settings. Prints one JSON line.
+// KafkaJS producer with the given settings, to compare settings. `confluent` drives the same units
+// through bench/confluent/sink.ts (librdkafka's @confluentinc/kafka-javascript behind the Sink
+// interface; `bash bench/confluent/setup.sh` installs it). Prints one JSON line.
 
 import { parseArgs } from 'node:util'
-import { CompressionTypes, Partitioners } from 'kafkajs'
+import { CompressionTypes, Partitioners } from '../src/sink/kafkajs.ts'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { plainFormatter } from '../src/format.ts'
@@ -21,6 +23,7 @@ import { createKafka } from '../src/sink/kafka-client.ts'
 import { KafkaSink } from '../src/sink/kafka.ts'
 import type { OutMessage } from '../src/sink/sink.ts'
 import { REAL_CAPTURE_DIR, readFramesFile } from './corpus/store.ts'
+import { createConfluentSink } from './confluent/sink.ts'
 
 const { values } = parseArgs({
   options: {
@@ -33,6 +36,7 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'sink' },
     batch: { type: 'string', default: '5000' },
     requests: { type: 'string', default: '1' },
+    producers: { type: 'string', default: '4' },
     compression: { type: 'string', default: 'none' },
     idempotent: { type: 'string', default: 'true' },
   },
@@ -74,6 +78,7 @@ function sinkWriter(): Writer {
     partitions: 200,
     replicationFactor: 1,
     compression: values.compression === 'gzip' ? 'gzip' : 'none',
+    producers: Number(values.producers),
     logger,
     metrics: createMetrics(new Registry()),
     onFatal: (err) => {
@@ -86,6 +91,33 @@ function sinkWriter(): Writer {
     close: async () => {
       await sink.flush()
       await sink.close()
+    },
+  }
+}
+
+/** librdkafka (@confluentinc/kafka-javascript) behind the Sink interface, driven as `sink` is. */
+async function confluentWriter(): Promise<Writer> {
+  const sink = await createConfluentSink({
+    bootstrap,
+    topic,
+    logger,
+    metrics: createMetrics(new Registry()),
+    onFatal: (err) => {
+      throw err
+    },
+  })
+  return {
+    start: () => sink.start(new AbortController().signal),
+    write: (m, done) => sink.write(m, done),
+    close: async () => {
+      await sink.flush()
+      await sink.close()
+      if (sink.errors > 0 || sink.queueFullRetries > 0) {
+        logger.warn(
+          { errors: sink.errors, queueFullRetries: sink.queueFullRetries },
+          'librdkafka reported errors or a full queue',
+        )
+      }
     },
   }
 }
@@ -134,7 +166,12 @@ function rawWriter(): Writer {
   }
 }
 
-const writer = values.mode === 'raw' ? rawWriter() : sinkWriter()
+const writer =
+  values.mode === 'raw'
+    ? rawWriter()
+    : values.mode === 'confluent'
+      ? await confluentWriter()
+      : sinkWriter()
 await writer.start()
 
 let written = 0

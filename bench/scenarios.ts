@@ -20,7 +20,9 @@ import {
 } from './kafka.ts'
 import { ProcessWindow, cpuSeconds } from './proc-stats.ts'
 import { REPO_ROOT } from './corpus/store.ts'
+import { OPTIONS } from '../src/config/options.ts'
 import { RelayFeed } from './relay-feed.ts'
+import { confluentInstalled } from './confluent/sink.ts'
 import { ReplayTap } from './replay-tap.ts'
 
 /** One measured run of one scenario. */
@@ -467,53 +469,85 @@ const tapScenario: Scenario = {
   },
 }
 
-const producerScenario: Scenario = {
-  name: 'producer-only',
-  description: 'The Kafka sink alone on pre-formatted messages (its own ceiling)',
-  needsKafka: true,
-  async run(ctx) {
-    const topic = `bench-producer-${Date.now()}`
-    const total = ctx.quick ? 20_000 : 300_000
-    try {
-      await createBenchTopic(ctx.bootstrap!, topic, 200)
-      const r = await runNode('producer-only.ts', [
-        '--bootstrap',
-        ctx.bootstrap!,
-        '--topic',
-        topic,
-        '--corpus',
-        ctx.syntheticDir,
-        '--messages',
-        String(total),
-      ])
-      const notes: string[] = []
-      const inTopic = await topicMessageCount(ctx.bootstrap!, topic)
-      if (inTopic !== total) notes.push(`topic holds ${inTopic} messages, expected ${total}`)
-      return {
-        scenario: 'producer-only',
-        corpus: `${ctx.synthetic.name}, pre-formatted`,
-        opsPerSec: r['messages']! / r['seconds']!,
-        framesPerSec: Number.NaN,
-        mbPerSec: r['valueBytes']! / r['seconds']! / 1e6,
-        p50Ms: r['p50Ms']!,
-        p99Ms: r['p99Ms']!,
-        peakRssMb: r['peakRssMb']!,
-        cpuPercent: r['cpuPercent']!,
-        cpuUsPerEvent: (r['cpuPercent']! * r['seconds']! * 1e4) / r['messages']!,
-        machineBusyPercent: Number.NaN,
-        brokerCpuPercent: Number.NaN,
-        feedCpuPercent: Number.NaN,
-        loadBefore: Number.NaN,
-        loadAfter: Number.NaN,
-        seconds: r['seconds']!,
-        events: r['messages']!,
-        frames: 0,
-        notes: [...notes, 'latency: write to sink → ack, per frame unit'],
+/** The sink's producer count an atkafka run would use: `--kafka-producers` if given, else the default. */
+function producersOf(args: readonly string[]): number {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a.startsWith('--kafka-producers=')) return Number(a.slice('--kafka-producers='.length))
+    if (a === '--kafka-producers') return Number(args[i + 1])
+  }
+  return Number(OPTIONS.find((o) => o.flag === 'kafka-producers')!.default)
+}
+
+/** A result with nothing measured, only a note (a scenario that could not run). */
+function notRun(scenario: string, corpus: string, note: string): RunResult {
+  const nan = Number.NaN
+  return {
+    scenario,
+    corpus,
+    ...{ opsPerSec: nan, framesPerSec: nan, mbPerSec: nan, p50Ms: nan, p99Ms: nan },
+    ...{ peakRssMb: nan, cpuPercent: nan, cpuUsPerEvent: nan, machineBusyPercent: nan },
+    ...{ brokerCpuPercent: nan, feedCpuPercent: nan, loadBefore: nan, loadAfter: nan },
+    seconds: nan,
+    events: 0,
+    frames: 0,
+    notes: [note],
+  }
+}
+
+/**
+ * The sink alone on pre-formatted messages (bench/producer-only.ts): atkafka's KafkaJS sink, or
+ * (mode `confluent`) the optional librdkafka sink of bench/confluent/.
+ */
+function producerScenario(mode: 'sink' | 'confluent'): Scenario {
+  const confluent = mode === 'confluent'
+  return {
+    name: confluent ? 'producer-only-confluent' : 'producer-only',
+    description: confluent
+      ? 'producer-only with @confluentinc/kafka-javascript (librdkafka); needs bash bench/confluent/setup.sh'
+      : 'The Kafka sink alone on pre-formatted messages (its own ceiling)',
+    needsKafka: true,
+    async run(ctx) {
+      const corpus = `${ctx.synthetic.name}, pre-formatted`
+      if (confluent && !confluentInstalled()) {
+        return notRun(this.name, corpus, 'not installed: run bash bench/confluent/setup.sh')
       }
-    } finally {
-      await deleteTopic(ctx.bootstrap!, topic)
-    }
-  },
+      const topic = `bench-${this.name}-${Date.now()}`
+      const total = ctx.quick ? 20_000 : 300_000
+      try {
+        await createBenchTopic(ctx.bootstrap!, topic, 200)
+        const r = await runNode('producer-only.ts', [
+          ...['--bootstrap', ctx.bootstrap!, '--topic', topic, '--corpus', ctx.syntheticDir],
+          ...['--messages', String(total), '--mode', mode],
+          ...['--producers', String(producersOf(ctx.atkafkaArgs))],
+        ])
+        const notes: string[] = []
+        const inTopic = await topicMessageCount(ctx.bootstrap!, topic)
+        if (inTopic !== total) notes.push(`topic holds ${inTopic} messages, expected ${total}`)
+        const nan = Number.NaN
+        return {
+          scenario: this.name,
+          corpus,
+          opsPerSec: r['messages']! / r['seconds']!,
+          framesPerSec: nan,
+          mbPerSec: r['valueBytes']! / r['seconds']! / 1e6,
+          p50Ms: r['p50Ms']!,
+          p99Ms: r['p99Ms']!,
+          peakRssMb: r['peakRssMb']!,
+          cpuPercent: r['cpuPercent']!,
+          cpuUsPerEvent: (r['cpuPercent']! * r['seconds']! * 1e4) / r['messages']!,
+          ...{ machineBusyPercent: nan, brokerCpuPercent: nan, feedCpuPercent: nan },
+          ...{ loadBefore: nan, loadAfter: nan },
+          seconds: r['seconds']!,
+          events: r['messages']!,
+          frames: 0,
+          notes: [...notes, 'latency: write to sink → ack, per frame unit'],
+        }
+      } finally {
+        await deleteTopic(ctx.bootstrap!, topic)
+      }
+    },
+  }
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -523,5 +557,6 @@ export const SCENARIOS: readonly Scenario[] = [
   relayScenario('relay-kafka', true, 'Relay → atkafka → Kafka, as fast as it goes'),
   tapScenario,
   steadyScenario,
-  producerScenario,
+  producerScenario('sink'),
+  producerScenario('confluent'),
 ]

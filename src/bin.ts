@@ -1,4 +1,25 @@
-import { cliMain } from './cli.ts'
+import { getHeapStatistics } from 'node:v8'
+import { tunedRelaunch } from './node-tuning.ts'
+
+// Re-execute once with the memory defaults (same process id) before loading anything else;
+// where that is not possible (no execve, e.g. Windows) run as started.
+const execve = process.execve?.bind(process)
+const relaunch =
+  execve === undefined
+    ? undefined
+    : tunedRelaunch(process.execPath, {
+        execArgv: process.execArgv,
+        argv: process.argv,
+        env: process.env,
+        heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20,
+      })
+if (relaunch !== undefined) {
+  try {
+    execve!(process.execPath, relaunch.args, relaunch.env)
+  } catch {
+    // Run untuned rather than not at all.
+  }
+}
 
 // KafkaJS 2.2.4 passes negative delays to setTimeout; Node 24 warns about it, harmlessly.
 // Replace the default warning printer with one that leaves that warning out.
@@ -9,4 +30,5 @@ process.on('warning', (warning) => {
   }
 })
 
+const { cliMain } = await import('./cli.ts')
 await cliMain()

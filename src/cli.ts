@@ -6,13 +6,9 @@ import { type Command, type OptionSpec, defaultFor, optionsFor } from './config/
 import { resolveOptions } from './config/resolve.ts'
 import { AtKafkaError, ConfigError, errorMessage } from './errors.ts'
 import { labelsConfig } from './labels/config.ts'
-import { runLabels } from './labels/run.ts'
 import { createLogger } from './logger.ts'
-import { runRelay } from './relay/run.ts'
 import { ozoneConfig } from './ozone/config.ts'
-import { runOzone } from './ozone/run.ts'
 import { tapConfig } from './tap/config.ts'
-import { runTap } from './tap/run.ts'
 import type { ServiceDeps } from './service.ts'
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -99,13 +95,18 @@ function buildProgram(run: Runner, io: CliIo): Commander {
   return program
 }
 
-/** The logger of a mode (on stderr when stdout carries the events), then the mode itself. */
-function start<C extends CommonConfig>(
+/**
+ * The logger of a mode (on stderr when stdout carries the events), then the mode itself. Each
+ * mode's code is loaded only when it runs: what one mode needs (e.g. the Ozone client) costs the
+ * others no memory.
+ */
+async function start<C extends CommonConfig>(
   config: C,
-  run: (config: C, deps: ServiceDeps) => Promise<void>,
+  load: () => Promise<(config: C, deps: ServiceDeps) => Promise<void>>,
   io: CliIo,
 ): Promise<void> {
   const logger = createLogger({ debug: config.debug, toStderr: config.output.kind === 'stdout' })
+  const run = await load()
   return run(config, { ...io.deps, logger })
 }
 
@@ -118,13 +119,25 @@ async function runCommand(
   const values = new Values(resolveOptions(command, cli, io.env))
   switch (command) {
     case 'relay':
-      return await start(relayConfig(values), runRelay, io)
+      return await start(
+        relayConfig(values),
+        async () => (await import('./relay/run.ts')).runRelay,
+        io,
+      )
     case 'tap':
-      return await start(tapConfig(values), runTap, io)
+      return await start(tapConfig(values), async () => (await import('./tap/run.ts')).runTap, io)
     case 'ozone':
-      return await start(ozoneConfig(values), runOzone, io)
+      return await start(
+        ozoneConfig(values),
+        async () => (await import('./ozone/run.ts')).runOzone,
+        io,
+      )
     case 'labels':
-      return await start(labelsConfig(values), runLabels, io)
+      return await start(
+        labelsConfig(values),
+        async () => (await import('./labels/run.ts')).runLabels,
+        io,
+      )
   }
 }
 

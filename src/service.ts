@@ -58,6 +58,7 @@ export class Service {
         partitions: out.partitions,
         replicationFactor: out.replicationFactor,
         compression: out.compression,
+        producers: out.producers,
         logger: kafkaLogger,
         metrics: this.metrics,
         onFatal,

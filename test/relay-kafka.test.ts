@@ -180,6 +180,10 @@ describe('relay mode into a real Kafka broker', () => {
       cursorFile,
       '--max-in-flight',
       '500',
+      // Three producers over eight partitions: producers share partitions, frames complete out
+      // of order, and the cursor must still only move over frames wholly acknowledged.
+      '--kafka-producers',
+      '3',
     ]
     const kills: number[] = []
     try {

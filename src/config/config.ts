@@ -16,6 +16,8 @@ export type OutputConfig =
       partitions: number
       replicationFactor: number
       compression: Compression
+      /** Idempotent producers side by side (lanes keyed by DID). */
+      producers: number
       security: KafkaSecurity
     }
 
@@ -134,6 +136,7 @@ export function commonConfig(v: Values): CommonConfig {
       partitions: v.reqInt('topic-partitions'),
       replicationFactor: v.reqInt('replication-factor'),
       compression: v.reqStr('kafka-compression') as Compression,
+      producers: v.reqInt('kafka-producers'),
       security: {
         saslMechanism: mechanism,
         saslUsername: username,

@@ -116,6 +116,17 @@ export const OPTIONS: readonly OptionSpec[] = [
     commands: ALL,
   },
   {
+    flag: 'kafka-producers',
+    env: 'ATKAFKA_KAFKA_PRODUCERS',
+    kind: 'int',
+    description:
+      'Idempotent Kafka producers working side by side, each with one request in flight; a DID always goes through the same one (best when it divides the partition count)',
+    commands: ALL,
+    default: '4',
+    min: 1,
+    max: 64,
+  },
+  {
     flag: 'max-in-flight',
     env: 'ATKAFKA_MAX_IN_FLIGHT',
     kind: 'int',

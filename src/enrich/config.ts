@@ -87,3 +87,27 @@ export function enrichConfig(v: Values): EnrichConfig | undefined {
 function stripSlash(url: string): string {
   return url.replace(/\/+$/, '')
 }
+
+/** The enrichment settings worth a line in the start-up log (no credentials). */
+export function describeEnrichment(
+  config: EnrichConfig | undefined,
+): Record<string, unknown> | 'off' {
+  if (config === undefined) return 'off'
+  return {
+    plcHost: withoutCredentials(config.plcHost),
+    apiHost: config.apiHost === undefined ? null : withoutCredentials(config.apiHost),
+    watchedServices: config.watchedServices,
+    ignoredServices: config.ignoredServices,
+    verifyHandles: config.verifyHandles,
+    timeoutMs: config.timeoutMs,
+    concurrency: config.concurrency,
+  }
+}
+
+function withoutCredentials(url: string): string {
+  const u = new URL(url)
+  if (u.username === '' && u.password === '') return url
+  u.username = ''
+  u.password = ''
+  return u.toString().replace(/\/+$/, '')
+}

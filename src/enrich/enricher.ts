@@ -230,36 +230,15 @@ export class Enricher {
   }
 }
 
-/** The enrichment settings worth a line in the start-up log. */
-export function describeEnrichment(
-  config: EnrichConfig | undefined,
-): Record<string, unknown> | 'off' {
-  if (config === undefined) return 'off'
-  return {
-    plcHost: withoutCredentials(config.plcHost),
-    apiHost: config.apiHost === undefined ? null : withoutCredentials(config.apiHost),
-    watchedServices: config.watchedServices,
-    ignoredServices: config.ignoredServices,
-    verifyHandles: config.verifyHandles,
-    timeoutMs: config.timeoutMs,
-    concurrency: config.concurrency,
-  }
+/** What a mode gives its enrichment stage. */
+export interface EnricherService {
+  logger: Logger
+  registry: Registry
+  stop: AbortController
 }
 
-function withoutCredentials(url: string): string {
-  const u = new URL(url)
-  if (u.username === '' && u.password === '') return url
-  u.username = ''
-  u.password = ''
-  return u.toString().replace(/\/+$/, '')
-}
-
-/** The enrichment stage of a mode (relay, Tap), or undefined when enrichment is off. */
-export function createEnricher(
-  config: EnrichConfig | undefined,
-  service: { logger: Logger; registry: Registry; stop: AbortController },
-): Enricher | undefined {
-  if (config === undefined) return undefined
+/** The enrichment stage of a mode (relay, Tap); see `loadEnricher` in load.ts. */
+export function createEnricher(config: EnrichConfig, service: EnricherService): Enricher {
   return new Enricher({
     config,
     logger: service.logger.child({ component: 'enrich' }),

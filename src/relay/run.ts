@@ -1,6 +1,7 @@
 import type { RelayConfig } from '../config/config.ts'
 import { redactedOutput } from '../config/config.ts'
-import { createEnricher, describeEnrichment } from '../enrich/enricher.ts'
+import { describeEnrichment } from '../enrich/config.ts'
+import { loadEnricher } from '../enrich/load.ts'
 import { compileCollectionFilter } from '../filter.ts'
 import { decodeFrame } from '../firehose/frame.ts'
 import { splitMessage } from '../firehose/split.ts'
@@ -60,7 +61,7 @@ export async function runRelay(config: RelayConfig, deps: ServiceDeps): Promise<
     cursor: config.cursor,
     format: config.format,
     maxInFlight: config.maxInFlight,
-    enricher: createEnricher(config.enrich, service),
+    enricher: await loadEnricher(config.enrich, service),
     logger: log,
     decode,
   })

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { IdleWatch } from '../stream/idle.ts'
 import WebSocket from 'ws'
 import { backoffDelay } from '../backoff.ts'
 import { errorMessage } from '../errors.ts'
@@ -105,7 +106,6 @@ export class RelaySource {
     return new Promise((resolve) => {
       let received = false
       let reason = 'closed'
-      let idle: NodeJS.Timeout | undefined
       let pinger: NodeJS.Timeout | undefined
       const ws = new WebSocket(url, {
         maxPayload: MAX_FRAME_BYTES,
@@ -113,14 +113,13 @@ export class RelaySource {
         headers: { 'user-agent': 'atkafka' },
       })
       this.#ws = ws
+      const idle = new IdleWatch(this.#idleTimeoutMs, () => {
+        reason = 'idle-timeout'
+        this.#log.warn({ idleMs: this.#idleTimeoutMs }, 'no frames from relay, reconnecting')
+        ws.terminate()
+      })
       const armIdle = () => {
-        clearTimeout(idle)
-        if (this.#paused) return
-        idle = setTimeout(() => {
-          reason = 'idle-timeout'
-          this.#log.warn({ idleMs: this.#idleTimeoutMs }, 'no frames from relay, reconnecting')
-          ws.terminate()
-        }, this.#idleTimeoutMs)
+        if (!this.#paused) idle.touch()
       }
       // Close politely, but do not wait for a relay whose close frame sits behind paused data.
       const onAbort = () => {
@@ -129,7 +128,7 @@ export class RelaySource {
       }
       signal.addEventListener('abort', onAbort, { once: true })
       ws.on('open', () => {
-        this.#idle = { arm: armIdle, disarm: () => clearTimeout(idle) }
+        this.#idle = { arm: armIdle, disarm: () => idle.stop() }
         this.#connected = true
         this.#metrics.connected.set(1)
         this.#log.info('connected to relay')
@@ -158,7 +157,7 @@ export class RelaySource {
         this.#log.warn({ err: errorMessage(err) }, 'relay connection error')
       })
       ws.on('close', (code, why) => {
-        clearTimeout(idle)
+        idle.stop()
         clearInterval(pinger)
         signal.removeEventListener('abort', onAbort)
         this.#connected = false

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import { readFileSync } from 'node:fs'
-import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs'
+import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from './kafkajs.ts'
 import type { Logger } from '../logger.ts'
 
 export interface KafkaSecurity {

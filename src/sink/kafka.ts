@@ -1,11 +1,11 @@
-import { CompressionTypes, type Kafka, type Producer } from 'kafkajs'
+import { CompressionTypes, type Kafka, type Producer } from './kafkajs.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { FatalError, errorMessage } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { backoffDelay } from '../backoff.ts'
 import { ensureTopic } from './kafka-client.ts'
-import { FastDefaultPartitioner } from './partitioner.ts'
+import { FastDefaultPartitioner, murmur2 } from './partitioner.ts'
 import { DrainWaiters, Group, type OutMessage, type Sink } from './sink.ts'
 
 export type Compression = 'none' | 'gzip'
@@ -29,6 +29,12 @@ export interface KafkaSinkOptions {
    * larger requests cost the broker and the client much less per message.
    */
   lingerMs?: number
+  /**
+   * Independent idempotent producers (default 1), each with one request in flight. A key always
+   * goes to the same one (murmur2 of the key modulo their number), so per-key order holds; when
+   * their number divides the topic's partition count each owns whole partitions.
+   */
+  producers?: number
 }
 
 interface Entry {
@@ -92,44 +98,51 @@ export function toKafkaFatalError(err: unknown): KafkaFatalError {
 /**
  * KafkaJS producer behind the {@link Sink} interface. Idempotent, acks from all in-sync
  * replicas, murmur2 key partitioning (the same partitions as the Java client and at-kafka).
- * Exactly one produce request is in flight at a time and a failed batch is retried before
- * anything after it, so per-key order holds even across retries; messages written meanwhile
- * are batched for the next request.
+ * Messages are spread over {@link KafkaSinkOptions.producers} lanes by key; each lane has its own
+ * producer with exactly one produce request in flight, and a failed batch is retried before
+ * anything after it in that lane, so per-key order holds even across retries; messages written
+ * meanwhile are batched for the lane's next request.
  */
 export class KafkaSink implements Sink {
   readonly #opts: KafkaSinkOptions
   readonly #log: Logger
   readonly #drained = new DrainWaiters()
-  readonly #maxMessages: number
-  readonly #maxBytes: number
-  readonly #lingerMs: number
-  #producer: Producer | undefined
-  #queue: Entry[] = []
-  #head = 0
+  readonly #lanes: Lane[]
   #pending = 0
-  #sending = false
-  #ready = false
-  /** When the produce request under way was sent (performance.now()), if one is. */
-  #requestSince: number | undefined
+  #connected = false
   #closed = false
-  #stop = new AbortController()
+  readonly #stop = new AbortController()
 
   constructor(opts: KafkaSinkOptions) {
     this.#opts = opts
     this.#log = opts.logger
-    this.#maxMessages = opts.maxBatchMessages ?? 5000
-    this.#maxBytes = opts.maxBatchBytes ?? 4 * 1024 * 1024
-    this.#lingerMs = opts.lingerMs ?? 5
+    const settings: LaneSettings = {
+      opts,
+      maxMessages: opts.maxBatchMessages ?? 5000,
+      maxBytes: opts.maxBatchBytes ?? 4 * 1024 * 1024,
+      lingerMs: opts.lingerMs ?? 5,
+      stop: this.#stop.signal,
+      acknowledged: (batch) => {
+        this.#pending -= batch.length
+        for (const e of batch) e.group.ack()
+        if (this.#pending === 0) this.#drained.release()
+      },
+      fatal: (err) => {
+        this.#opts.onFatal(err)
+        this.#stop.abort()
+      },
+    }
+    const n = Math.max(1, opts.producers ?? 1)
+    this.#lanes = Array.from({ length: n }, (_, i) => new Lane(settings, i))
   }
 
   get pending(): number {
     return this.#pending
   }
 
-  /** Connected, the last produce request succeeded and none has hung for {@link STALLED_MS}. */
+  /** Connected, every lane's last produce request succeeded and none has hung for {@link STALLED_MS}. */
   isReady(): boolean {
-    const since = this.#requestSince
-    return this.#ready && (since === undefined || performance.now() - since < STALLED_MS)
+    return this.#connected && this.#lanes.every((l) => l.isReady())
   }
 
   /** Connect and create the topic if missing; retries until `signal` aborts, unless fatal. */
@@ -139,13 +152,13 @@ export class KafkaSink implements Sink {
       try {
         const created = await ensureTopic(kafka, topic, partitions, replicationFactor)
         if (created) this.#log.info({ topic, partitions, replicationFactor }, 'created topic')
-        this.#producer = this.#newProducer()
-        await this.#producer.connect()
-        this.#ready = true
-        this.#log.info({ topic }, 'connected to Kafka')
-        if (this.#head < this.#queue.length && !this.#sending) void this.#pump()
+        await Promise.all(this.#lanes.map((l) => l.connect()))
+        this.#connected = true
+        this.#log.info({ topic, producers: this.#lanes.length }, 'connected to Kafka')
+        for (const l of this.#lanes) l.kick()
         return
       } catch (err) {
+        await Promise.all(this.#lanes.map((l) => l.disconnect()))
         if (isFatalKafkaError(err)) throw toKafkaFatalError(err)
         if (signal.aborted) throw err
         const delay = backoffDelay(attempt, 500, 15000)
@@ -156,32 +169,116 @@ export class KafkaSink implements Sink {
     }
   }
 
+  write(messages: readonly OutMessage[], done: () => void): void {
+    const group = new Group(messages.length, done)
+    const lanes = this.#lanes
+    if (lanes.length === 1) {
+      for (const m of messages) lanes[0]!.push({ key: m.key, value: m.value, group })
+    } else {
+      for (const m of messages) {
+        const lane = lanes[(murmur2(m.key) & 0x7fffffff) % lanes.length]!
+        lane.push({ key: m.key, value: m.value, group })
+      }
+    }
+    this.#pending += messages.length
+    for (const l of lanes) l.kick()
+  }
+
+  /** Resolves once everything written is acknowledged, `signal` aborts, or a fatal error. */
+  async flush(signal?: AbortSignal): Promise<void> {
+    if (this.#pending === 0 || this.#stop.signal.aborted) return
+    const stop = this.#stop.signal
+    await this.#drained.wait(signal === undefined ? stop : AbortSignal.any([signal, stop]))
+  }
+
+  /** Stop retrying and disconnect; call after {@link flush}. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#stop.abort()
+    this.#connected = false
+    await Promise.all(this.#lanes.map((l) => l.disconnect()))
+  }
+}
+
+interface LaneSettings {
+  opts: KafkaSinkOptions
+  maxMessages: number
+  maxBytes: number
+  lingerMs: number
+  /** Aborted when the sink closes or fails for good. */
+  stop: AbortSignal
+  /** These messages were acknowledged (or dropped with a metric). */
+  acknowledged: (batch: readonly Entry[]) => void
+  fatal: (err: KafkaFatalError) => void
+}
+
+/** One producer and its queue: batches, one request in flight, retries in order. */
+class Lane {
+  readonly #s: LaneSettings
+  readonly #log: Logger
+  #producer: Producer | undefined
+  #queue: Entry[] = []
+  #head = 0
+  #sending = false
+  #ready = false
+  /** When the produce request under way was sent (performance.now()), if one is. */
+  #requestSince: number | undefined
+
+  constructor(settings: LaneSettings, index: number) {
+    this.#s = settings
+    this.#log = index === 0 ? settings.opts.logger : settings.opts.logger.child({ producer: index })
+  }
+
+  isReady(): boolean {
+    const since = this.#requestSince
+    return this.#ready && (since === undefined || performance.now() - since < STALLED_MS)
+  }
+
+  async connect(): Promise<void> {
+    const producer = this.#newProducer()
+    await producer.connect()
+    this.#producer = producer
+    this.#ready = true
+  }
+
+  async disconnect(): Promise<void> {
+    this.#ready = false
+    const producer = this.#producer
+    this.#producer = undefined
+    await producer?.disconnect().catch(() => {})
+  }
+
+  push(entry: Entry): void {
+    this.#queue.push(entry)
+  }
+
+  /** Start sending if there is something to send and nothing under way. */
+  kick(): void {
+    if (!this.#sending && this.#producer !== undefined && this.#head < this.#queue.length) {
+      void this.#pump()
+    }
+  }
+
   #newProducer(): Producer {
-    return this.#opts.kafka.producer({
+    return this.#s.opts.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: FastDefaultPartitioner,
       // Few retries inside KafkaJS: a failure surfaces within about a second (so /ready turns
-      // 503 at once) and the sink's own loop retries the same batch, in order, for as long as it takes.
+      // 503 at once) and the lane's own loop retries the same batch, in order, for as long as it takes.
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
     })
   }
 
-  write(messages: readonly OutMessage[], done: () => void): void {
-    const group = new Group(messages.length, done)
-    for (const m of messages) this.#queue.push({ key: m.key, value: m.value, group })
-    this.#pending += messages.length
-    if (!this.#sending && this.#producer !== undefined) void this.#pump()
-  }
-
   #takeBatch(): Entry[] {
-    const end = Math.min(this.#queue.length, this.#head + this.#maxMessages)
+    const end = Math.min(this.#queue.length, this.#head + this.#s.maxMessages)
     let bytes = 0
     let i = this.#head
     for (; i < end; i++) {
       bytes += this.#queue[i]!.value.length
-      if (bytes > this.#maxBytes && i > this.#head) break
+      if (bytes > this.#s.maxBytes && i > this.#head) break
     }
     const batch = this.#queue.slice(this.#head, i)
     this.#head = i
@@ -200,10 +297,9 @@ export class KafkaSink implements Sink {
   async #pump(): Promise<void> {
     this.#sending = true
     try {
-      while (this.#head < this.#queue.length && !this.#stop.signal.aborted) {
-        if (this.#lingerMs > 0 && this.#queue.length - this.#head < this.#maxMessages) {
-          await sleep(this.#lingerMs)
-        }
+      const { lingerMs, maxMessages, stop } = this.#s
+      while (this.#head < this.#queue.length && !stop.aborted) {
+        if (lingerMs > 0 && this.#queue.length - this.#head < maxMessages) await sleep(lingerMs)
         await this.#sendWithRetry(this.#takeBatch())
       }
     } finally {
@@ -212,9 +308,10 @@ export class KafkaSink implements Sink {
   }
 
   async #sendWithRetry(batch: Entry[]): Promise<void> {
-    const { metrics, topic } = this.#opts
+    const { metrics, topic } = this.#s.opts
+    const stop = this.#s.stop
     const compression =
-      this.#opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None
+      this.#s.opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now()
       try {
@@ -229,7 +326,7 @@ export class KafkaSink implements Sink {
         metrics.producedEvents.inc({ status: 'ok' }, batch.length)
         if (!this.#ready) this.#log.info('Kafka is accepting messages again')
         this.#ready = true
-        this.#acknowledge(batch)
+        this.#s.acknowledged(batch)
         return
       } catch (err) {
         if (errorType(err) === 'MESSAGE_TOO_LARGE') {
@@ -238,11 +335,10 @@ export class KafkaSink implements Sink {
         }
         if (isFatalKafkaError(err)) {
           this.#ready = false
-          this.#opts.onFatal(toKafkaFatalError(err))
-          this.#stop.abort()
+          this.#s.fatal(toKafkaFatalError(err))
           return
         }
-        if (this.#stop.signal.aborted) return
+        if (stop.aborted) return
         this.#ready = false
         metrics.produceRetries.inc()
         const delay = backoffDelay(attempt, 200, 10000)
@@ -250,8 +346,8 @@ export class KafkaSink implements Sink {
           { err: errorMessage(err), messages: batch.length, attempt, retryInMs: delay },
           'produce failed, retrying the same batch',
         )
-        await sleep(delay, undefined, { signal: this.#stop.signal }).catch(() => {})
-        if (attempt >= 2) await this.#resetProducer()
+        await sleep(delay, undefined, { signal: stop }).catch(() => {})
+        if (attempt >= 2 && !stop.aborted) await this.#resetProducer()
       }
     }
   }
@@ -260,13 +356,13 @@ export class KafkaSink implements Sink {
   async #splitTooLarge(batch: Entry[], err: unknown): Promise<void> {
     if (batch.length === 1) {
       const e = batch[0]!
-      this.#opts.metrics.producedEvents.inc({ status: 'error' })
-      this.#opts.metrics.droppedEvents.inc({ reason: 'too-large' })
+      this.#s.opts.metrics.producedEvents.inc({ status: 'error' })
+      this.#s.opts.metrics.droppedEvents.inc({ reason: 'too-large' })
       this.#log.error(
         { key: e.key, bytes: e.value.length, err: errorMessage(err) },
         'Kafka refused a message as too large; dropped',
       )
-      this.#acknowledge(batch)
+      this.#s.acknowledged(batch)
       return
     }
     const mid = batch.length >> 1
@@ -282,27 +378,5 @@ export class KafkaSink implements Sink {
     await this.#producer.connect().catch((err: unknown) => {
       this.#log.debug({ err: errorMessage(err) }, 'reconnecting producer failed')
     })
-  }
-
-  #acknowledge(batch: Entry[]): void {
-    this.#pending -= batch.length
-    for (const e of batch) e.group.ack()
-    if (this.#pending === 0) this.#drained.release()
-  }
-
-  /** Resolves once everything written is acknowledged, `signal` aborts, or a fatal error. */
-  async flush(signal?: AbortSignal): Promise<void> {
-    if (this.#pending === 0 || this.#stop.signal.aborted) return
-    const stop = this.#stop.signal
-    await this.#drained.wait(signal === undefined ? stop : AbortSignal.any([signal, stop]))
-  }
-
-  /** Stop retrying and disconnect; call after {@link flush}. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    this.#stop.abort()
-    this.#ready = false
-    await this.#producer?.disconnect().catch(() => {})
   }
 }

@@ -15,7 +15,10 @@ export class AckSender {
   readonly #metrics: TapMetrics
   readonly #log: Logger
   readonly #drained = new DrainWaiters()
+  /** Acks due and not yet written (queued for the next batch or handed to a socket). */
   #pending = 0
+  /** Acks due in this turn of the event loop, per connection: written together, in order. */
+  #queued = new Map<TapConnection, number[]>()
 
   constructor(opts: { enabled: boolean; metrics: TapMetrics; logger: Logger }) {
     this.#enabled = opts.enabled
@@ -23,34 +26,63 @@ export class AckSender {
     this.#log = opts.logger
   }
 
-  /** Acks handed to a socket and not yet written. */
+  /** Acks due and not yet written. */
   get pending(): number {
     return this.#pending
   }
 
+  /**
+   * Ack event `id` of `conn`. The acks of one turn (a Kafka batch completes thousands of events
+   * at once) leave together at its end, in one socket write.
+   */
   ack(conn: TapConnection, id: number): void {
     if (!this.#enabled) return
-    if (!conn.open) {
-      this.#metrics.acksSent.inc({ status: 'dropped' })
-      this.#log.debug({ id, connection: conn.id }, 'connection closed before the ack; dropped')
-      return
+    let ids = this.#queued.get(conn)
+    if (ids === undefined) {
+      if (this.#queued.size === 0) queueMicrotask(() => this.#send())
+      ids = []
+      this.#queued.set(conn, ids)
     }
+    ids.push(id)
     this.#pending++
-    this.#metrics.ackBuffer.set(this.#pending)
-    conn.send(ackFrame(id), (err) => {
-      this.#pending--
-      this.#metrics.ackBuffer.set(this.#pending)
-      if (err) {
-        this.#metrics.acksSent.inc({ status: 'error' })
-        this.#log.debug({ id, connection: conn.id, err: err.message }, 'ack not sent')
-      } else {
-        this.#metrics.acksSent.inc({ status: 'ok' })
-      }
-      if (this.#pending === 0) this.#drained.release()
-    })
   }
 
-  /** Resolves when every ack handed to a socket is written (or failed), or when `signal` aborts. */
+  #send(): void {
+    const queued = this.#queued
+    this.#queued = new Map()
+    this.#metrics.ackBuffer.set(this.#pending)
+    for (const [conn, ids] of queued) {
+      if (!conn.open) {
+        this.#metrics.acksSent.inc({ status: 'dropped' }, ids.length)
+        this.#log.debug(
+          { acks: ids.length, connection: conn.id },
+          'connection closed before the acks; dropped',
+        )
+        this.#done(ids.length)
+        continue
+      }
+      conn.sendAll(ids.map(ackFrame), (err) => {
+        if (err) {
+          this.#metrics.acksSent.inc({ status: 'error' }, ids.length)
+          this.#log.debug(
+            { acks: ids.length, connection: conn.id, err: err.message },
+            'acks not sent',
+          )
+        } else {
+          this.#metrics.acksSent.inc({ status: 'ok' }, ids.length)
+        }
+        this.#done(ids.length)
+      })
+    }
+  }
+
+  #done(n: number): void {
+    this.#pending -= n
+    this.#metrics.ackBuffer.set(this.#pending)
+    if (this.#pending === 0) this.#drained.release()
+  }
+
+  /** Resolves when every ack due is written (or failed), or when `signal` aborts. */
   async flush(signal?: AbortSignal): Promise<void> {
     if (this.#pending > 0) await this.#drained.wait(signal)
   }

@@ -1,5 +1,6 @@
 import { redactedOutput } from '../config/config.ts'
-import { createEnricher, describeEnrichment } from '../enrich/enricher.ts'
+import { describeEnrichment } from '../enrich/config.ts'
+import { loadEnricher } from '../enrich/load.ts'
 import { compileCollectionFilter } from '../filter.ts'
 import { Pipeline } from '../pipeline.ts'
 import { PROGRESS_INTERVAL_MS, type ServiceDeps, Service, createFormatter } from '../service.ts'
@@ -53,7 +54,7 @@ export async function runTap(config: TapConfig, deps: ServiceDeps): Promise<void
     metrics,
     onMessage: (text, conn) => onMessage(text, conn),
   })
-  const enricher = createEnricher(config.enrich, service)
+  const enricher = await loadEnricher(config.enrich, service)
   const pipeline = new Pipeline({
     sink: service.sink,
     format,

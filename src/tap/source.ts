@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { IdleWatch } from '../stream/idle.ts'
 import WebSocket from 'ws'
 import { backoffDelay } from '../backoff.ts'
 import { AtKafkaError, errorMessage } from '../errors.ts'
@@ -25,8 +26,8 @@ export class TapAuthError extends AtKafkaError {
 export interface TapConnection {
   readonly id: number
   readonly open: boolean
-  /** Send a text frame; `cb` runs once it is written or failed. */
-  send(text: string, cb: (err?: Error) => void): void
+  /** Send text frames in order; `cb` runs once, when the last one is written or failed. */
+  sendAll(texts: readonly string[], cb: (err?: Error) => void): void
 }
 
 export function channelUrl(base: string): string {
@@ -58,8 +59,7 @@ export class TapSource {
   #stopped = false
   #connected = false
   #connections = 0
-  #idleTimer: NodeJS.Timeout | undefined
-  #armIdle: () => void = () => {}
+  #idle: IdleWatch | undefined
 
   constructor(opts: {
     base: string
@@ -85,7 +85,7 @@ export class TapSource {
     this.#paused = true
     if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.pause()
     // A paused socket reads no pongs either: the idle timeout only runs while reading.
-    clearTimeout(this.#idleTimer)
+    this.#idle?.stop()
   }
 
   resume(): void {
@@ -98,7 +98,7 @@ export class TapSource {
     }
     if (this.#paused || this.#ws?.readyState !== WebSocket.OPEN) return
     this.#ws.resume()
-    this.#armIdle()
+    this.#idle?.touch()
   }
 
   /**
@@ -167,8 +167,10 @@ export class TapSource {
     const conn = {
       id: ++this.#connections,
       open: false,
-      send(text: string, cb: (err?: Error) => void): void {
-        ws.send(text, cb)
+      sendAll(texts: readonly string[], cb: (err?: Error) => void): void {
+        if (texts.length === 0) return cb()
+        for (let i = 0; i < texts.length - 1; i++) ws.send(texts[i]!)
+        ws.send(texts[texts.length - 1]!, cb)
       },
     }
     let openedAt = 0
@@ -176,14 +178,14 @@ export class TapSource {
     let reason = 'closed'
     let status: number | undefined
     let pinger: NodeJS.Timeout | undefined
-    this.#armIdle = () => {
-      clearTimeout(this.#idleTimer)
-      if (this.#paused) return
-      this.#idleTimer = setTimeout(() => {
-        reason = 'idle-timeout'
-        this.#log.warn({ idleMs: this.#idleTimeoutMs }, 'Tap stopped answering pings, reconnecting')
-        ws.terminate()
-      }, this.#idleTimeoutMs)
+    const idle = new IdleWatch(this.#idleTimeoutMs, () => {
+      reason = 'idle-timeout'
+      this.#log.warn({ idleMs: this.#idleTimeoutMs }, 'Tap stopped answering pings, reconnecting')
+      ws.terminate()
+    })
+    this.#idle = idle
+    const armIdle = () => {
+      if (!this.#paused) idle.touch()
     }
     let onClosed: () => void = () => {}
     this.#closed = new Promise<void>((resolve) => (onClosed = resolve))
@@ -204,19 +206,19 @@ export class TapSource {
         this.#metrics.connected.set(1)
         this.#log.info({ connection: conn.id }, 'connected to Tap')
         if (this.#paused) ws.pause()
-        this.#armIdle()
+        armIdle()
         // Tap sends nothing while it has no events: ping so that only a dead peer times out.
         pinger = setInterval(() => ws.ping(), Math.max(1000, this.#idleTimeoutMs / 3))
       })
       ws.on('message', (data: Buffer) => {
-        this.#armIdle()
+        armIdle()
         received = true
         const text = data.toString('utf8')
         if (this.#paused) this.#backlog.push([text, conn])
         else this.#onMessage(text, conn)
       })
-      ws.on('pong', () => this.#armIdle())
-      ws.on('ping', () => this.#armIdle())
+      ws.on('pong', () => armIdle())
+      ws.on('ping', () => armIdle())
       ws.on('error', (err) => {
         if (status === undefined) {
           reason =
@@ -227,7 +229,7 @@ export class TapSource {
         this.#log.warn({ err: errorMessage(err), status }, 'Tap connection error')
       })
       ws.on('close', (code, why) => {
-        clearTimeout(this.#idleTimer)
+        idle.stop()
         clearInterval(pinger)
         signal.removeEventListener('abort', onAbort)
         conn.open = false
