@@ -55,8 +55,9 @@ describe('relay mode into a real Kafka broker', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('produces exactly the per-op events of the real capture, keyed by DID; restart adds nothing', async () => {
+  it('produces exactly the per-op events of the real capture, keyed by DID; restart adds nothing', async (t) => {
     const relay = await startReplayRelay({ frames: realFrames })
+    t.after(() => relay.close().catch(() => {}))
     const topic = 'relay-exact'
     const cursorFile = join(dir, 'exact.json')
     const args = [
