@@ -185,3 +185,30 @@ describe('Tap config', () => {
     )
   })
 })
+
+describe('record timestamp fast path', () => {
+  it('gives what the full parse gives, for canonical and near-canonical createdAt values', () => {
+    const values = [
+      '2024-05-01T12:00:00.000Z',
+      '2024-02-29T23:59:59.999Z',
+      '2023-02-29T12:00:00.000Z',
+      '2023-02-31T12:00:00.000Z',
+      '2024-05-01T24:00:00.000Z',
+      '2024-05-01T12:60:00.000Z',
+      '2024-05-01T12:00:60.000Z',
+      '2024-13-01T12:00:00.000Z',
+      '0000-01-01T00:00:00.000Z',
+      '2024-05-01T12:00:00.000z',
+      '2024-05-01 12:00:00.000Z',
+    ]
+    const min = Date.parse('0001-01-01T00:00:00.000Z')
+    for (const createdAt of values) {
+      const full = createdAtMs(createdAt)
+      const want =
+        full === undefined || full < min
+          ? recordTimestamp(undefined, '3n2waow7u4s2d')
+          : new Date(full).toISOString()
+      assert.equal(recordTimestamp({ createdAt }, '3n2waow7u4s2d'), want, createdAt)
+    }
+  })
+})

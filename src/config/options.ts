@@ -132,7 +132,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'int',
     description: 'Messages handed to Kafka and not yet acknowledged before reading pauses',
     commands: ALL,
-    default: '10000',
+    default: '5000',
     min: 1,
     max: 10000000,
   },

@@ -57,13 +57,30 @@ function format(ms: number | undefined): string | undefined {
   return new Date(ms).toISOString()
 }
 
+/**
+ * `value` itself when it is already the output form of a valid time (nearly every record's
+ * `createdAt` is): what it parses to prints back as exactly the same string.
+ */
+function canonical(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length !== 24 || value.charCodeAt(23) !== 0x5a) {
+    return undefined
+  }
+  const t = Date.parse(value)
+  if (!(t >= MIN_MS && t <= MAX_MS)) return undefined
+  return new Date(t).toISOString() === value ? value : undefined
+}
+
 /** `createdAt` of the record, else the TID time of `rkey`, else `now`. */
 export function recordTimestamp(
   record: { readonly [key: string]: unknown } | undefined,
   rkey: string,
   now: () => Date = () => new Date(),
 ): string {
+  const createdAt = record?.['createdAt']
   return (
-    format(createdAtMs(record?.['createdAt'])) ?? format(tidTimeMs(rkey)) ?? now().toISOString()
+    canonical(createdAt) ??
+    format(createdAtMs(createdAt)) ??
+    format(tidTimeMs(rkey)) ??
+    now().toISOString()
   )
 }
