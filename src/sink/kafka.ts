@@ -22,7 +22,11 @@ export interface KafkaSinkOptions {
   onFatal: (err: Error) => void
   /** Largest number of messages in one produce request. */
   maxBatchMessages?: number
-  /** Largest number of value bytes in one produce request. */
+  /**
+   * Largest number of key and value bytes (UTF-8) in one produce request (default 768 KiB). The broker
+   * refuses a partition's batch over `message.max.bytes` (1 MiB by default), and one producer's
+   * request may all go to one partition.
+   */
   maxBatchBytes?: number
   /**
    * How long to let a request that is not full wait for more messages (default 5 ms): fewer,
@@ -119,7 +123,7 @@ export class KafkaSink implements Sink {
     const settings: LaneSettings = {
       opts,
       maxMessages: opts.maxBatchMessages ?? 5000,
-      maxBytes: opts.maxBatchBytes ?? 4 * 1024 * 1024,
+      maxBytes: opts.maxBatchBytes ?? 768 * 1024,
       lingerMs: opts.lingerMs ?? 5,
       stop: this.#stop.signal,
       acknowledged: (batch) => {
@@ -277,7 +281,8 @@ class Lane {
     let bytes = 0
     let i = this.#head
     for (; i < end; i++) {
-      bytes += this.#queue[i]!.value.length
+      const e = this.#queue[i]!
+      bytes += e.key.length + Buffer.byteLength(e.value)
       if (bytes > this.#s.maxBytes && i > this.#head) break
     }
     const batch = this.#queue.slice(this.#head, i)
@@ -359,12 +364,17 @@ class Lane {
       this.#s.opts.metrics.producedEvents.inc({ status: 'error' })
       this.#s.opts.metrics.droppedEvents.inc({ reason: 'too-large' })
       this.#log.error(
-        { key: e.key, bytes: e.value.length, err: errorMessage(err) },
+        { key: e.key, bytes: Buffer.byteLength(e.value), err: errorMessage(err) },
         'Kafka refused a message as too large; dropped',
       )
       this.#s.acknowledged(batch)
       return
     }
+    this.#s.opts.metrics.produceRetries.inc()
+    this.#log.warn(
+      { messages: batch.length, err: errorMessage(err) },
+      'Kafka refused a batch as too large; sending it in halves',
+    )
     const mid = batch.length >> 1
     await this.#sendWithRetry(batch.slice(0, mid))
     await this.#sendWithRetry(batch.slice(mid))
