@@ -21,7 +21,7 @@ import { splitMessage } from '../src/firehose/split.ts'
 import { createMetrics } from '../src/metrics.ts'
 import { createKafka } from '../src/sink/kafka-client.ts'
 import { KafkaSink } from '../src/sink/kafka.ts'
-import type { OutMessage } from '../src/sink/sink.ts'
+import type { OutMessage, Sink } from '../src/sink/sink.ts'
 import { REAL_CAPTURE_DIR, readFramesFile } from './corpus/store.ts'
 import { createConfluentSink } from './confluent/sink.ts'
 
@@ -71,6 +71,19 @@ interface Writer {
   close(): Promise<void>
 }
 
+/** A Sink driven as the bench drives every writer; `afterClose` reports what it counted. */
+function sinkAsWriter(sink: Sink, afterClose: () => void = () => {}): Writer {
+  return {
+    start: () => sink.start(new AbortController().signal),
+    write: (m, done) => sink.write(m, done),
+    close: async () => {
+      await sink.flush()
+      await sink.close()
+      afterClose()
+    },
+  }
+}
+
 function sinkWriter(): Writer {
   const sink = new KafkaSink({
     kafka,
@@ -85,14 +98,7 @@ function sinkWriter(): Writer {
       throw err
     },
   })
-  return {
-    start: () => sink.start(new AbortController().signal),
-    write: (m, done) => sink.write(m, done),
-    close: async () => {
-      await sink.flush()
-      await sink.close()
-    },
-  }
+  return sinkAsWriter(sink)
 }
 
 /** librdkafka (@confluentinc/kafka-javascript) behind the Sink interface, driven as `sink` is. */
@@ -106,20 +112,14 @@ async function confluentWriter(): Promise<Writer> {
       throw err
     },
   })
-  return {
-    start: () => sink.start(new AbortController().signal),
-    write: (m, done) => sink.write(m, done),
-    close: async () => {
-      await sink.flush()
-      await sink.close()
-      if (sink.errors > 0 || sink.queueFullRetries > 0) {
-        logger.warn(
-          { errors: sink.errors, queueFullRetries: sink.queueFullRetries },
-          'librdkafka reported errors or a full queue',
-        )
-      }
-    },
-  }
+  return sinkAsWriter(sink, () => {
+    if (sink.errors > 0 || sink.queueFullRetries > 0) {
+      logger.warn(
+        { errors: sink.errors, queueFullRetries: sink.queueFullRetries },
+        'librdkafka reported errors or a full queue',
+      )
+    }
+  })
 }
 
 /** A bare KafkaJS producer: batches of up to --batch messages, up to --requests at once. */

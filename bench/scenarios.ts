@@ -21,8 +21,7 @@ import {
 import { ProcessWindow, cpuSeconds } from './proc-stats.ts'
 import { REPO_ROOT } from './corpus/store.ts'
 import { OPTIONS } from '../src/config/options.ts'
-import { tunedRelaunch } from '../src/node-tuning.ts'
-import { getHeapStatistics } from 'node:v8'
+import { tunedCommand } from '../src/node-tuning.ts'
 import { RelayFeed } from './relay-feed.ts'
 import { confluentInstalled } from './confluent/sink.ts'
 import { ReplayTap } from './replay-tap.ts'
@@ -182,12 +181,7 @@ function runNode(script: string, args: string[]): Promise<Record<string, number>
   return new Promise((resolve, reject) => {
     // With the service's own memory defaults, as bin/atkafka would run it.
     const argv = [process.execPath, join(REPO_ROOT, 'bench', script), ...args]
-    const tuned = tunedRelaunch(process.execPath, {
-      execArgv: [],
-      argv,
-      env: process.env,
-      heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20,
-    })
+    const tuned = tunedCommand(argv, [], process.env)
     const child = spawn(process.execPath, (tuned?.args ?? argv).slice(1), {
       env: tuned?.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,18 +1,10 @@
-import { getHeapStatistics } from 'node:v8'
-import { tunedRelaunch } from './node-tuning.ts'
+import { tunedCommand } from './node-tuning.ts'
 
 // Re-execute once with the memory defaults (same process id) before loading anything else;
 // where that is not possible (no execve, e.g. Windows) run as started.
 const execve = process.execve?.bind(process)
 const relaunch =
-  execve === undefined
-    ? undefined
-    : tunedRelaunch(process.execPath, {
-        execArgv: process.execArgv,
-        argv: process.argv,
-        env: process.env,
-        heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20,
-      })
+  execve === undefined ? undefined : tunedCommand(process.argv, process.execArgv, process.env)
 if (relaunch !== undefined) {
   try {
     execve!(process.execPath, relaunch.args, relaunch.env)

@@ -9,6 +9,8 @@
  * added, nor an environment variable already set. `ATKAFKA_NODE_TUNING=off` turns this off.
  */
 
+import { getHeapStatistics } from 'node:v8'
+
 /** Young generation: two semi-spaces of at most this many MB (V8's default here is 64). */
 export const SEMI_SPACE_MB = 16
 /** Old generation limit in MB, unless Node's own limit (e.g. from a container's memory) is lower. */
@@ -59,4 +61,18 @@ export function tunedRelaunch(execPath: string, info: NodeProcessInfo): Relaunch
   out['MALLOC_MMAP_THRESHOLD_'] ??= '131072'
   out[TUNED_ENV] = '1'
   return { args: [execPath, ...flags, ...info.execArgv, ...info.argv.slice(1)], env: out }
+}
+
+/** {@link tunedRelaunch} for a script run by this Node binary, with this process's heap limit. */
+export function tunedCommand(
+  argv: readonly string[],
+  execArgv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Relaunch | undefined {
+  return tunedRelaunch(process.execPath, {
+    execArgv,
+    argv,
+    env,
+    heapLimitMb: getHeapStatistics().heap_size_limit / 2 ** 20,
+  })
 }

@@ -5,12 +5,16 @@
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { AtKafkaError, FatalError, errorMessage } from '../../src/errors.ts'
 import type { Logger } from '../../src/logger.ts'
 import type { Metrics } from '../../src/metrics.ts'
-import { backoffDelay } from '../../src/backoff.ts'
-import { DrainWaiters, Group, type OutMessage, type Sink } from '../../src/sink/sink.ts'
+import {
+  Group,
+  Outstanding,
+  type OutMessage,
+  type Sink,
+  connectWithRetry,
+} from '../../src/sink/sink.ts'
 
 export const CONFLUENT_VERSION = '1.10.1'
 export const CONFLUENT_DIR = join(import.meta.dirname, '..', '..', '.cache', 'bench', 'confluent')
@@ -134,12 +138,11 @@ export class ConfluentSink implements Sink {
   readonly #codes: Record<string, number>
   readonly #fatalCodes: Set<number>
   readonly #producer: RdProducer
-  readonly #drained = new DrainWaiters()
+  readonly #pending = new Outstanding()
   readonly #stop = new AbortController()
   /** Messages produce() refused for a full queue, to produce again in order. */
   #backlog: Entry[] = []
   #backlogTimer: NodeJS.Timeout | undefined
-  #pending = 0
   #connected = false
   #closed = false
   #errors = 0
@@ -172,7 +175,7 @@ export class ConfluentSink implements Sink {
   }
 
   get pending(): number {
-    return this.#pending
+    return this.#pending.count
   }
 
   /** Errors librdkafka reported (client errors and failed deliveries). */
@@ -192,40 +195,32 @@ export class ConfluentSink implements Sink {
   /** Connect (the topic must exist); retries until `signal` aborts. */
   async start(signal: AbortSignal): Promise<void> {
     const { topic } = this.#opts
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await new Promise<void>((resolve, reject) =>
+    await connectWithRetry(
+      () =>
+        new Promise<void>((resolve, reject) =>
           this.#producer.connect({ topic, timeout: 10_000 }, (err) =>
             err ? reject(new AtKafkaError(err.message, { cause: err })) : resolve(),
           ),
-        )
-        this.#producer.setPollInBackground(true)
-        this.#connected = true
-        this.#log.info({ topic }, 'connected to Kafka (librdkafka)')
-        this.#produceBacklog()
-        return
-      } catch (err) {
-        if (signal.aborted) throw err
-        const delay = backoffDelay(attempt, 500, 15000)
-        this.#log.warn({ err: errorMessage(err), retryInMs: delay }, 'cannot reach Kafka, retrying')
-        await sleep(delay, undefined, { signal }).catch(() => {})
-        if (signal.aborted) throw err
-      }
-    }
+        ),
+      { signal, logger: this.#log },
+    )
+    this.#producer.setPollInBackground(true)
+    this.#connected = true
+    this.#log.info({ topic }, 'connected to Kafka (librdkafka)')
+    this.#produceBacklog()
   }
 
   write(messages: readonly OutMessage[], done: () => void): void {
     const group = new Group(messages.length, done)
-    this.#pending += messages.length
+    this.#pending.add(messages.length)
     for (const m of messages) this.#backlog.push({ key: m.key, value: m.value, group })
     this.#produceBacklog()
   }
 
   /** Resolves once everything written is acknowledged, `signal` aborts, or a fatal error. */
   async flush(signal?: AbortSignal): Promise<void> {
-    if (this.#pending === 0 || this.#stop.signal.aborted) return
     const stop = this.#stop.signal
-    await this.#drained.wait(signal === undefined ? stop : AbortSignal.any([signal, stop]))
+    await this.#pending.zero(signal === undefined ? stop : AbortSignal.any([signal, stop]))
   }
 
   /** Wait up to 10 s for outstanding acknowledgements, then disconnect. Idempotent. */
@@ -312,8 +307,8 @@ export class ConfluentSink implements Sink {
   }
 
   #acknowledged(e: Entry): void {
+    this.#pending.done(1)
     e.group.ack()
-    if (--this.#pending === 0) this.#drained.release()
   }
 
   /** A message Kafka refuses as too large is dropped, as the KafkaSink does. */

@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.ts'
 import { backoffDelay } from '../backoff.ts'
 import { ensureTopic } from './kafka-client.ts'
 import { FastDefaultPartitioner, murmur2 } from './partitioner.ts'
-import { DrainWaiters, Group, type OutMessage, type Sink } from './sink.ts'
+import { Group, Outstanding, type OutMessage, type Sink, connectWithRetry } from './sink.ts'
 
 export type Compression = 'none' | 'gzip'
 
@@ -110,9 +110,8 @@ export function toKafkaFatalError(err: unknown): KafkaFatalError {
 export class KafkaSink implements Sink {
   readonly #opts: KafkaSinkOptions
   readonly #log: Logger
-  readonly #drained = new DrainWaiters()
+  readonly #pending = new Outstanding()
   readonly #lanes: Lane[]
-  #pending = 0
   #connected = false
   #closed = false
   readonly #stop = new AbortController()
@@ -127,9 +126,8 @@ export class KafkaSink implements Sink {
       lingerMs: opts.lingerMs ?? 5,
       stop: this.#stop.signal,
       acknowledged: (batch) => {
-        this.#pending -= batch.length
+        this.#pending.done(batch.length)
         for (const e of batch) e.group.ack()
-        if (this.#pending === 0) this.#drained.release()
       },
       fatal: (err) => {
         this.#opts.onFatal(err)
@@ -141,7 +139,7 @@ export class KafkaSink implements Sink {
   }
 
   get pending(): number {
-    return this.#pending
+    return this.#pending.count
   }
 
   /** Connected, every lane's last produce request succeeded and none has hung for {@link STALLED_MS}. */
@@ -152,25 +150,26 @@ export class KafkaSink implements Sink {
   /** Connect and create the topic if missing; retries until `signal` aborts, unless fatal. */
   async start(signal: AbortSignal): Promise<void> {
     const { kafka, topic, partitions, replicationFactor } = this.#opts
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const created = await ensureTopic(kafka, topic, partitions, replicationFactor)
-        if (created) this.#log.info({ topic, partitions, replicationFactor }, 'created topic')
-        await Promise.all(this.#lanes.map((l) => l.connect()))
-        this.#connected = true
-        this.#log.info({ topic, producers: this.#lanes.length }, 'connected to Kafka')
-        for (const l of this.#lanes) l.kick()
-        return
-      } catch (err) {
-        await Promise.all(this.#lanes.map((l) => l.disconnect()))
-        if (isFatalKafkaError(err)) throw toKafkaFatalError(err)
-        if (signal.aborted) throw err
-        const delay = backoffDelay(attempt, 500, 15000)
-        this.#log.warn({ err: errorMessage(err), retryInMs: delay }, 'cannot reach Kafka, retrying')
-        await sleep(delay, undefined, { signal }).catch(() => {})
-        if (signal.aborted) throw err
-      }
-    }
+    await connectWithRetry(
+      async () => {
+        try {
+          const created = await ensureTopic(kafka, topic, partitions, replicationFactor)
+          if (created) this.#log.info({ topic, partitions, replicationFactor }, 'created topic')
+          await Promise.all(this.#lanes.map((l) => l.connect()))
+        } catch (err) {
+          await Promise.all(this.#lanes.map((l) => l.disconnect()))
+          throw err
+        }
+      },
+      {
+        signal,
+        logger: this.#log,
+        fatal: (err) => (isFatalKafkaError(err) ? toKafkaFatalError(err) : undefined),
+      },
+    )
+    this.#connected = true
+    this.#log.info({ topic, producers: this.#lanes.length }, 'connected to Kafka')
+    for (const l of this.#lanes) l.kick()
   }
 
   write(messages: readonly OutMessage[], done: () => void): void {
@@ -184,15 +183,14 @@ export class KafkaSink implements Sink {
         lane.push({ key: m.key, value: m.value, group })
       }
     }
-    this.#pending += messages.length
+    this.#pending.add(messages.length)
     for (const l of lanes) l.kick()
   }
 
   /** Resolves once everything written is acknowledged, `signal` aborts, or a fatal error. */
   async flush(signal?: AbortSignal): Promise<void> {
-    if (this.#pending === 0 || this.#stop.signal.aborted) return
     const stop = this.#stop.signal
-    await this.#drained.wait(signal === undefined ? stop : AbortSignal.any([signal, stop]))
+    await this.#pending.zero(signal === undefined ? stop : AbortSignal.any([signal, stop]))
   }
 
   /** Stop retrying and disconnect; call after {@link flush}. Idempotent. */

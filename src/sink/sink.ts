@@ -1,3 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { backoffDelay } from '../backoff.ts'
+import { errorMessage } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+
 /** One message for the output: Kafka key and value. */
 export interface OutMessage {
   key: string
@@ -34,12 +39,32 @@ export class Group {
   }
 }
 
-/** Waiters for "pending reached zero". */
-export class DrainWaiters {
+/** How many things were handed on and are not yet done, and waiters for that to reach zero. */
+export class Outstanding {
+  #count = 0
   #waiters: Array<() => void> = []
-  wait(signal?: AbortSignal): Promise<void> {
+
+  get count(): number {
+    return this.#count
+  }
+
+  add(n: number): void {
+    this.#count += n
+  }
+
+  /** `n` are done; at zero every waiter resumes. */
+  done(n: number): void {
+    this.#count -= n
+    if (this.#count !== 0) return
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const w of waiters) w()
+  }
+
+  /** Resolves when the count is zero (at once if it is), or when `signal` aborts. */
+  zero(signal?: AbortSignal): Promise<void> {
+    if (this.#count === 0 || signal?.aborted) return Promise.resolve()
     return new Promise((resolve) => {
-      if (signal?.aborted) return resolve()
       const onAbort = () => resolve()
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#waiters.push(() => {
@@ -48,9 +73,30 @@ export class DrainWaiters {
       })
     })
   }
-  release(): void {
-    const w = this.#waiters
-    this.#waiters = []
-    for (const f of w) f()
+}
+
+/**
+ * A sink's `start`: run `connect` until it succeeds, with backoff (0.5 s growing to 15 s) and a
+ * warning per failure. Rethrows when `signal` aborts; `fatal` turns an error no retry can fix
+ * into the error to throw at once.
+ */
+export async function connectWithRetry(
+  connect: () => Promise<void>,
+  opts: { signal: AbortSignal; logger: Logger; fatal?: (err: unknown) => Error | undefined },
+): Promise<void> {
+  const { signal, logger } = opts
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await connect()
+      return
+    } catch (err) {
+      const fatal = opts.fatal?.(err)
+      if (fatal !== undefined) throw fatal
+      if (signal.aborted) throw err
+      const delay = backoffDelay(attempt, 500, 15000)
+      logger.warn({ err: errorMessage(err), retryInMs: delay }, 'cannot reach Kafka, retrying')
+      await sleep(delay, undefined, { signal }).catch(() => {})
+      if (signal.aborted) throw err
+    }
   }
 }

@@ -1,14 +1,13 @@
 import type { Writable } from 'node:stream'
 import type { Metrics } from '../metrics.ts'
-import { DrainWaiters, Group, type OutMessage, type Sink } from './sink.ts'
+import { Group, Outstanding, type OutMessage, type Sink } from './sink.ts'
 
 /** Writes each message value as one JSON line; acknowledged once the stream accepted it. */
 export class StdoutSink implements Sink {
   readonly #out: Writable
   readonly #metrics: Metrics
   readonly #onFatal: (err: Error) => void
-  readonly #drained = new DrainWaiters()
-  #pending = 0
+  readonly #pending = new Outstanding()
 
   constructor(opts: { out: Writable; metrics: Metrics; onFatal: (err: Error) => void }) {
     this.#out = opts.out
@@ -19,7 +18,7 @@ export class StdoutSink implements Sink {
   async start(): Promise<void> {}
 
   get pending(): number {
-    return this.#pending
+    return this.#pending.count
   }
 
   isReady(): boolean {
@@ -29,7 +28,7 @@ export class StdoutSink implements Sink {
   write(messages: readonly OutMessage[], done: () => void): void {
     if (messages.length === 0) return done()
     const group = new Group(messages.length, done)
-    this.#pending += messages.length
+    this.#pending.add(messages.length)
     let chunk = ''
     for (const m of messages) chunk += m.value + '\n'
     this.#out.write(chunk, (err) => {
@@ -40,14 +39,13 @@ export class StdoutSink implements Sink {
         return
       }
       this.#metrics.producedEvents.inc({ status: 'ok' }, messages.length)
-      this.#pending -= messages.length
+      this.#pending.done(messages.length)
       for (let i = 0; i < messages.length; i++) group.ack()
-      if (this.#pending === 0) this.#drained.release()
     })
   }
 
   async flush(signal?: AbortSignal): Promise<void> {
-    if (this.#pending > 0) await this.#drained.wait(signal)
+    await this.#pending.zero(signal)
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { DrainWaiters } from '../sink/sink.ts'
+import { Outstanding } from '../sink/sink.ts'
 import type { Logger } from '../logger.ts'
 import { ackFrame } from './event.ts'
 import type { TapMetrics } from './metrics.ts'
@@ -14,9 +14,8 @@ export class AckSender {
   readonly #enabled: boolean
   readonly #metrics: TapMetrics
   readonly #log: Logger
-  readonly #drained = new DrainWaiters()
   /** Acks due and not yet written (queued for the next batch or handed to a socket). */
-  #pending = 0
+  readonly #pending = new Outstanding()
   /** Acks due in this turn of the event loop, per connection: written together, in order. */
   #queued = new Map<TapConnection, number[]>()
 
@@ -28,7 +27,7 @@ export class AckSender {
 
   /** Acks due and not yet written. */
   get pending(): number {
-    return this.#pending
+    return this.#pending.count
   }
 
   /**
@@ -44,13 +43,13 @@ export class AckSender {
       this.#queued.set(conn, ids)
     }
     ids.push(id)
-    this.#pending++
+    this.#pending.add(1)
   }
 
   #send(): void {
     const queued = this.#queued
     this.#queued = new Map()
-    this.#metrics.ackBuffer.set(this.#pending)
+    this.#metrics.ackBuffer.set(this.#pending.count)
     for (const [conn, ids] of queued) {
       if (!conn.open) {
         this.#metrics.acksSent.inc({ status: 'dropped' }, ids.length)
@@ -77,13 +76,12 @@ export class AckSender {
   }
 
   #done(n: number): void {
-    this.#pending -= n
-    this.#metrics.ackBuffer.set(this.#pending)
-    if (this.#pending === 0) this.#drained.release()
+    this.#pending.done(n)
+    this.#metrics.ackBuffer.set(this.#pending.count)
   }
 
   /** Resolves when every ack due is written (or failed), or when `signal` aborts. */
   async flush(signal?: AbortSignal): Promise<void> {
-    if (this.#pending > 0) await this.#drained.wait(signal)
+    await this.#pending.zero(signal)
   }
 }
