@@ -7,6 +7,9 @@
 //   --seed N                corpus seed (default 1)
 //   --frames N              synthetic corpus size in frames (default 30000, quick 1000)
 //   --bootstrap-servers X   use this broker instead of starting one (or KAFKA_BOOTSTRAP_SERVERS)
+//   --broker-dir DIR        where the started broker keeps its data (default /dev/shm if there is
+//                           one, else the temp dir): in memory, so the machine's disk writeback
+//                           does not stall the broker that shares atkafka's cores
 //   --atkafka-arg ARG       extra flag passed to every atkafka run (repeatable)
 //   --cpu-prof              write a CPU profile of every atkafka run to bench/results/profiles
 //   --node-arg ARG          extra Node flag for every atkafka run (repeatable)
@@ -14,7 +17,7 @@
 //   --out FILE              results JSON (default bench/results/<time>.json and latest.json)
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.ts'
@@ -31,6 +34,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     frames: { type: 'string' },
     'bootstrap-servers': { type: 'string' },
+    'broker-dir': { type: 'string' },
     'atkafka-arg': { type: 'string', multiple: true, default: [] },
     'cpu-prof': { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true, default: [] },
@@ -53,6 +57,7 @@ async function main(): Promise<number> {
     return 2
   }
   const scenarios = SCENARIOS.filter((s) => wanted === undefined || wanted.includes(s.name))
+  const brokerDir = values['broker-dir'] ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
   const log = (line: string) =>
     console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`)
 
@@ -107,11 +112,11 @@ async function main(): Promise<number> {
   try {
     if (bootstrap === undefined && scenarios.some((s) => s.needsKafka)) {
       log('starting a local Kafka broker')
-      broker = await startKafka()
+      broker = await startKafka({ tempParent: brokerDir })
       bootstrap = broker.bootstrap
       ctx.bootstrap = bootstrap
       ctx.brokerPid = findPid(broker.dataDir)
-      log(`Kafka broker at ${bootstrap}`)
+      log(`Kafka broker at ${bootstrap}, data in ${brokerDir}`)
     }
     for (const scenario of scenarios) {
       const entry: (typeof results)[number] = { scenario: scenario.name, runs: [] }
@@ -152,6 +157,7 @@ async function main(): Promise<number> {
     quick,
     repeat,
     atkafkaArgs: ctx.atkafkaArgs,
+    brokerDir: broker === undefined ? undefined : brokerDir,
     results,
   }
   const resultsDir = join(REPO_ROOT, 'bench', 'results')

@@ -10,6 +10,12 @@ import { Group, Outstanding, type OutMessage, type Sink, connectWithRetry } from
 
 export type Compression = 'none' | 'gzip'
 
+/** The metrics the Kafka sink updates. */
+export type KafkaSinkMetrics = Pick<
+  Metrics,
+  'producedEvents' | 'produceRetries' | 'produceLatency' | 'droppedEvents'
+>
+
 export interface KafkaSinkOptions {
   kafka: Kafka
   topic: string
@@ -17,7 +23,7 @@ export interface KafkaSinkOptions {
   replicationFactor: number
   compression: Compression
   logger: Logger
-  metrics: Metrics
+  metrics: KafkaSinkMetrics
   /** Called when the sink can never succeed (e.g. authentication or authorisation refused). */
   onFatal: (err: Error) => void
   /** Largest number of messages in one produce request. */

@@ -60,6 +60,8 @@ export interface StartKafkaOptions {
   /** Where the data, server.properties and (by default) the log go. Default: a new temp dir,
    * removed when this process exits. An existing, formatted dir is reused. */
   dataDir?: string
+  /** Where the default temp dir is made (default: the system temp dir). */
+  tempParent?: string
   /** Broker stdout/stderr (appended). Default: `<dataDir>/kafka.log`. */
   logFile?: string
   /** Added to (or overriding) server.properties. */
@@ -377,7 +379,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
     dataDir = resolve(opts.dataDir)
     mkdirSync(dataDir, { recursive: true })
   } else {
-    dataDir = mkdtempSync(join(tmpdir(), 'atkafka-kafka-'))
+    dataDir = mkdtempSync(join(opts.tempParent ?? tmpdir(), 'atkafka-kafka-'))
     ownedTempDir = dataDir
     tempDirs.add(dataDir)
   }
