@@ -1,9 +1,11 @@
 // Imported as src/sink/kafkajs.ts does: the swaps only work before KafkaJS loads.
 import '../src/sink/pooled-encoder.ts'
+import { crc32c } from '../src/sink/crc32c.ts'
 import {
   type ProduceArgs,
   canEncodeFast,
   encodeProduceRequest,
+  groupMessagesPerPartition,
   kafkajsOriginals,
 } from '../src/sink/fast-produce.ts'
 import assert from 'node:assert/strict'
@@ -117,5 +119,41 @@ describe('one-pass produce request encoder', () => {
     } finally {
       Date.now = realNow
     }
+  })
+})
+
+describe('produce path helpers', () => {
+  it('CRC-32C: the same as KafkaJS on every length 0..300 and on 1 MB', () => {
+    const { crc32C } = kafkajsOriginals!
+    let x = 7
+    const bytes = Buffer.alloc(1 << 20)
+    for (let i = 0; i < bytes.length; i++)
+      bytes[i] = (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24
+    for (let n = 0; n <= 300; n++) {
+      const b = bytes.subarray(n, n + n)
+      assert.equal(crc32c(b), crc32C(b), `length ${n}`)
+    }
+    assert.equal(crc32c(bytes), crc32C(bytes))
+    // The check value of CRC-32C.
+    assert.equal(crc32c(Buffer.from('123456789')), 0xe3069283)
+  })
+
+  it('groups messages by partition as KafkaJS does, in order', () => {
+    const messages = Array.from({ length: 500 }, (_, i) => ({
+      key: `k${i % 37}`,
+      value: String(i),
+    }))
+    const args = {
+      topic: 't',
+      partitionMetadata: new Array(7).fill({}),
+      messages,
+      partitioner: ({ message }: { message: { key: string } }) => Number(message.key.slice(1)) % 7,
+    }
+    const ours = groupMessagesPerPartition(args)
+    assert.deepEqual(ours, kafkajsOriginals!.groupMessagesPerPartition(args))
+    assert.deepEqual(Object.keys(ours), ['0', '1', '2', '3', '4', '5', '6'])
+    assert.deepEqual(groupMessagesPerPartition({ ...args, partitionMetadata: [] }), {})
+    const patched = require('kafkajs/src/producer/groupMessagesPerPartition.js') as unknown
+    assert.equal(patched, groupMessagesPerPartition)
   })
 })
