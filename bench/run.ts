@@ -7,16 +7,16 @@
 //   --seed N                corpus seed (default 1)
 //   --frames N              synthetic corpus size in frames (default 30000, quick 1000)
 //   --bootstrap-servers X   use this broker instead of starting one (or KAFKA_BOOTSTRAP_SERVERS)
-//   --broker-dir DIR        where the started broker keeps its data (default /dev/shm if there is
-//                           one, else the temp dir): in memory, so the machine's disk writeback
-//                           does not stall the broker that shares atkafka's cores
+//   --broker-dir DIR        where the started broker keeps its data (default /dev/shm when it has
+//                           4 GiB free, else the temp dir): in memory, so the machine's disk
+//                           writeback does not stall the broker that shares atkafka's cores
 //   --atkafka-arg ARG       extra flag passed to every atkafka run (repeatable)
 //   --cpu-prof              write a CPU profile of every atkafka run to bench/results/profiles
 //   --node-arg ARG          extra Node flag for every atkafka run (repeatable)
 //   --atkafka-env K=V       extra environment variable for every atkafka run (repeatable)
 //   --out FILE              results JSON (default bench/results/<time>.json and latest.json)
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -57,7 +57,7 @@ async function main(): Promise<number> {
     return 2
   }
   const scenarios = SCENARIOS.filter((s) => wanted === undefined || wanted.includes(s.name))
-  const brokerDir = values['broker-dir'] ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
+  const brokerDir = values['broker-dir'] ?? defaultBrokerDir()
   const log = (line: string) =>
     console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`)
 
@@ -112,7 +112,11 @@ async function main(): Promise<number> {
   try {
     if (bootstrap === undefined && scenarios.some((s) => s.needsKafka)) {
       log('starting a local Kafka broker')
-      broker = await startKafka({ tempParent: brokerDir })
+      broker = await startKafka({
+        tempParent: brokerDir,
+        // Deleted topics (one per run) free their space at once, not a minute later.
+        extraProperties: { 'file.delete.delay.ms': '1000' },
+      })
       bootstrap = broker.bootstrap
       ctx.bootstrap = bootstrap
       ctx.brokerPid = findPid(broker.dataDir)
@@ -168,6 +172,17 @@ async function main(): Promise<number> {
   console.log(table(results))
   console.log(`\nresults: ${out}`)
   return results.some((r) => r.error !== undefined && !r.error.startsWith('not run')) ? 1 : 0
+}
+
+/** /dev/shm when it exists with room for a few runs' topics (about 1.5 GB each), else the temp dir. */
+function defaultBrokerDir(): string {
+  try {
+    const fs = statfsSync('/dev/shm')
+    if (fs.bavail * fs.bsize >= 4 * 2 ** 30) return '/dev/shm'
+  } catch {
+    // No /dev/shm here.
+  }
+  return tmpdir()
 }
 
 function summary(r: RunResult): string {
