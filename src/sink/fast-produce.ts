@@ -61,7 +61,7 @@ interface RequestObject {
   apiKey: number
   apiVersion: number
   encode: () => Promise<unknown>
-  [FRAMED]?: (header: RequestHeader) => Buffer | undefined
+  [FRAMED]?: (header: RequestHeader) => Buffer
 }
 
 type ProduceV3 = (args: ProduceArgs) => RequestObject
@@ -123,7 +123,7 @@ function isPlain(m: ProduceMessage): boolean {
   const v = m.value
   return (
     m.timestamp == null &&
-    (m.headers === undefined || Object.keys(m.headers).length === 0) &&
+    (m.headers == null || Object.keys(m.headers).length === 0) &&
     (k == null || typeof k === 'string' || Buffer.isBuffer(k)) &&
     (v == null || typeof v === 'string' || Buffer.isBuffer(v))
   )
@@ -320,15 +320,19 @@ function install(): KafkajsOriginals | undefined {
   }
   const createRequest: CreateRequest = async (opts) => {
     const framed = opts.request[FRAMED]
-    if (framed === undefined) return originals.createRequest(opts)
     const { apiKey, apiVersion } = opts.request
-    const buffer = framed({
-      apiKey,
-      apiVersion,
-      correlationId: opts.correlationId,
-      clientId: opts.clientId,
-    })
-    return buffer === undefined ? originals.createRequest(opts) : { buffer }
+    // Versions 3 to 8 share this layout (KafkaJS sends up to 7).
+    if (framed === undefined || apiVersion < 3 || apiVersion > 8) {
+      return originals.createRequest(opts)
+    }
+    try {
+      const { correlationId, clientId } = opts
+      return { buffer: framed({ apiKey, apiVersion, correlationId, clientId }) }
+    } catch (err) {
+      // Never expected (the layout is tested against KafkaJS's); KafkaJS's encoder still works.
+      process.emitWarning(`one-pass produce encoder failed, using KafkaJS's: ${String(err)}`)
+      return originals.createRequest(opts)
+    }
   }
   require.cache[v3Path]!.exports = produceV3
   require.cache[requestPath]!.exports = createRequest
