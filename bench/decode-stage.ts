@@ -1,7 +1,8 @@
 // The decode stage alone, in its own process: frame decode → split into events → JSON, over the
 // corpus again and again for a fixed time, one thread. Prints one JSON line with the counts.
+// Only the frames in the corpus's first --input-mb MB are held in memory and used.
 //
-//   node bench/decode-stage.ts (--real | --corpus <dir>) [--seconds 10]
+//   node bench/decode-stage.ts (--real | --corpus <dir>) [--seconds 10] [--input-mb 48]
 
 import { parseArgs } from 'node:util'
 import { plainFormatter } from '../src/format.ts'
@@ -14,12 +15,13 @@ const { values } = parseArgs({
     real: { type: 'boolean', default: false },
     corpus: { type: 'string' },
     seconds: { type: 'string', default: '10' },
+    'input-mb': { type: 'string', default: '48' },
   },
 })
 
 const file =
   values.corpus !== undefined ? `${values.corpus}/frames.bin` : `${REAL_CAPTURE_DIR}/frames.bin`
-const frames = readFramesFile(file)
+const frames = readFramesFile(file, Number(values['input-mb']) * 2 ** 20)
 const seconds = Number(values.seconds)
 const keep = () => true
 const format = plainFormatter()

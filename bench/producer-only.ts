@@ -1,7 +1,7 @@
 // The Kafka producer alone on pre-formatted messages, in its own process: the sink's ceiling.
 //
 //   node bench/producer-only.ts --bootstrap <host:port> --topic <t> (--real | --corpus <dir>)
-//     [--messages 200000] [--window 10000] [--mode sink|raw|confluent]
+//     [--messages 200000] [--window 10000] [--mode sink|raw|confluent] [--input-mb 48]
 //     sink mode: [--producers 4]; raw mode only: [--batch 5000] [--requests 1] [--compression none|gzip] [--idempotent true]
 //
 // `sink` drives src/sink/kafka.ts exactly as the pipeline does (units of one frame's messages,
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     producers: { type: 'string', default: '4' },
     compression: { type: 'string', default: 'none' },
     idempotent: { type: 'string', default: 'true' },
+    'input-mb': { type: 'string', default: '48' },
   },
 })
 if (values.bootstrap === undefined || values.topic === undefined) {
@@ -49,12 +50,13 @@ const topic = values.topic
 const total = Number(values.messages)
 const window = Number(values.window)
 
-// Pre-format every event of the corpus once; units are one frame's messages.
+// Pre-format every event of the corpus's first --input-mb MB once; units are one frame's messages,
+// sent round and round.
 const file =
   values.corpus !== undefined ? `${values.corpus}/frames.bin` : `${REAL_CAPTURE_DIR}/frames.bin`
 const format = plainFormatter()
 const units: OutMessage[][] = []
-for (const frame of readFramesFile(file)) {
+for (const frame of readFramesFile(file, Number(values['input-mb']) * 2 ** 20)) {
   const msg = decodeFrame(frame)
   if (msg.type === 'error') continue
   const events = splitMessage(msg, () => true).events

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs'
+import { readSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { decodeFrame } from '../../src/firehose/frame.ts'
@@ -37,13 +38,31 @@ export interface Corpus {
   meta?: CorpusMeta
 }
 
-/** `[uint32 LE length][frame]…`, the format of the real capture's frames.bin. */
-export function readFramesFile(path: string): Buffer[] {
-  const data = readFileSync(path)
+/**
+ * `[uint32 LE length][frame]…`, the format of the real capture's frames.bin. With `maxBytes`,
+ * only the whole frames within the file's first `maxBytes` bytes.
+ */
+export function readFramesFile(path: string, maxBytes = Infinity): Buffer[] {
+  let data: Buffer
+  if (Number.isFinite(maxBytes)) {
+    const fd = openSync(path, 'r')
+    try {
+      data = Buffer.alloc(Math.min(fstatSync(fd).size, maxBytes))
+      data = data.subarray(0, readSync(fd, data, 0, data.length, 0))
+    } finally {
+      closeSync(fd)
+    }
+  } else {
+    data = readFileSync(path)
+  }
   const frames: Buffer[] = []
   let pos = 0
-  while (pos < data.length) {
+  while (pos + 4 <= data.length) {
     const len = data.readUInt32LE(pos)
+    if (pos + 4 + len > data.length) {
+      if (Number.isFinite(maxBytes)) break
+      throw new Error(`${path}: the frame at byte ${pos} is cut short`)
+    }
     frames.push(data.subarray(pos + 4, pos + 4 + len))
     pos += 4 + len
   }
