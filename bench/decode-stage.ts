@@ -9,6 +9,7 @@ import { plainFormatter } from '../src/format.ts'
 import { decodeFrame } from '../src/firehose/frame.ts'
 import { splitMessage } from '../src/firehose/split.ts'
 import { REAL_CAPTURE_DIR, readFramesFile } from './corpus/store.ts'
+import { ownPeakRssMb } from './proc-stats.ts'
 
 const { values } = parseArgs({
   options: {
@@ -71,6 +72,6 @@ process.stdout.write(
     outBytes,
     seconds: elapsed,
     cpuPercent: (cpu.user + cpu.system) / 1e4 / elapsed,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb: ownPeakRssMb(),
   }) + '\n',
 )

@@ -26,6 +26,18 @@ export function memoryMb(pid: number): { peak: number; current: number } {
   return { peak: kb('VmHWM') / 1024, current: kb('VmRSS') / 1024 }
 }
 
+/**
+ * This process's own peak RSS in MB: the high-water mark of its address space. (getrusage's
+ * maxRSS is no good for a child: Linux carries the parent's resident size at fork into it.)
+ */
+export function ownPeakRssMb(): number {
+  try {
+    return memoryMb(process.pid).peak
+  } catch {
+    return process.resourceUsage().maxRSS / 1024
+  }
+}
+
 /** Busy and total jiffies of the whole machine, from /proc/stat. */
 function machineTicks(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!

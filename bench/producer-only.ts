@@ -23,6 +23,7 @@ import { createKafka } from '../src/sink/kafka-client.ts'
 import { KafkaSink } from '../src/sink/kafka.ts'
 import type { OutMessage, Sink } from '../src/sink/sink.ts'
 import { REAL_CAPTURE_DIR, readFramesFile } from './corpus/store.ts'
+import { ownPeakRssMb } from './proc-stats.ts'
 import { createConfluentSink } from './confluent/sink.ts'
 
 const { values } = parseArgs({
@@ -223,6 +224,6 @@ process.stdout.write(
     p50Ms: pct(50),
     p99Ms: pct(99),
     cpuPercent: (cpu.user + cpu.system) / 1e4 / seconds,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb: ownPeakRssMb(),
   }) + '\n',
 )
