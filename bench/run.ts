@@ -8,8 +8,8 @@
 //   --frames N              synthetic corpus size in frames (default 30000, quick 1000)
 //   --bootstrap-servers X   use this broker instead of starting one (or KAFKA_BOOTSTRAP_SERVERS)
 //   --broker-dir DIR        where the started broker keeps its data (default /dev/shm when it has
-//                           4 GiB free, else the temp dir): in memory, so the machine's disk
-//                           writeback does not stall the broker that shares atkafka's cores
+//                           4 GiB free, else the temp dir): in memory, so the disk does not
+//                           stall the broker that shares atkafka's cores (see README)
 //   --atkafka-arg ARG       extra flag passed to every atkafka run (repeatable)
 //   --cpu-prof              write a CPU profile of every atkafka run to bench/results/profiles
 //   --node-arg ARG          extra Node flag for every atkafka run (repeatable)
@@ -174,7 +174,7 @@ async function main(): Promise<number> {
   return results.some((r) => r.error !== undefined && !r.error.startsWith('not run')) ? 1 : 0
 }
 
-/** /dev/shm when it exists with room for a few runs' topics (about 1.5 GB each), else the temp dir. */
+/** /dev/shm when it exists with room for a few runs' topics, else the temp dir. */
 function defaultBrokerDir(): string {
   try {
     const fs = statfsSync('/dev/shm')
