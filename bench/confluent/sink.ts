@@ -219,8 +219,7 @@ export class ConfluentSink implements Sink {
 
   /** Resolves once everything written is acknowledged, `signal` aborts, or a fatal error. */
   async flush(signal?: AbortSignal): Promise<void> {
-    const stop = this.#stop.signal
-    await this.#pending.zero(signal === undefined ? stop : AbortSignal.any([signal, stop]))
+    await this.#pending.zero(signal, this.#stop.signal)
   }
 
   /** Wait up to 10 s for outstanding acknowledgements, then disconnect. Idempotent. */

@@ -195,8 +195,7 @@ export class KafkaSink implements Sink {
 
   /** Resolves once everything written is acknowledged, `signal` aborts, or a fatal error. */
   async flush(signal?: AbortSignal): Promise<void> {
-    const stop = this.#stop.signal
-    await this.#pending.zero(signal === undefined ? stop : AbortSignal.any([signal, stop]))
+    await this.#pending.zero(signal, this.#stop.signal)
   }
 
   /** Stop retrying and disconnect; call after {@link flush}. Idempotent. */

@@ -61,8 +61,10 @@ export class Outstanding {
     for (const w of waiters) w()
   }
 
-  /** Resolves when the count is zero (at once if it is), or when `signal` aborts. */
-  zero(signal?: AbortSignal): Promise<void> {
+  /** Resolves when the count is zero (at once if it is), or when any of `signals` aborts. */
+  zero(...signals: Array<AbortSignal | undefined>): Promise<void> {
+    const given = signals.filter((s) => s !== undefined)
+    const signal = given.length > 1 ? AbortSignal.any(given) : given[0]
     if (this.#count === 0 || signal?.aborted) return Promise.resolve()
     return new Promise((resolve) => {
       const onAbort = () => resolve()
