@@ -24,3 +24,14 @@ process.on('warning', (warning) => {
 
 const { cliMain } = await import('./cli.ts')
 await cliMain()
+
+// Last resort, once everything has stopped: a Kafka client can keep sockets and timers alive
+// after it was told to close (a broker that stopped answering). Nothing is left to do then, so
+// such handles must not keep the process running.
+const EXIT_GRACE_MS = 2000
+setTimeout(() => {
+  process.stderr.write(
+    `atkafka: still ${process.getActiveResourcesInfo().length} open handles ${EXIT_GRACE_MS} ms after stopping; exiting\n`,
+  )
+  process.exit()
+}, EXIT_GRACE_MS).unref()

@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { CommonConfig, FormatConfig } from './config/config.ts'
 import { FatalError } from './errors.ts'
@@ -98,6 +99,7 @@ export class Service {
     const log = opts.logger ?? this.logger
     const progress = setInterval(() => log.info(opts.progress(), 'progress'), PROGRESS_INTERVAL_MS)
     progress.unref()
+    let drained = true
     try {
       await this.startMetrics(opts.ready)
       if (opts.prepare === undefined || (await opts.prepare(signal))) {
@@ -111,11 +113,16 @@ export class Service {
       opts.beforeDrain?.()
       log.info({ inFlight: opts.pipeline?.inFlight }, 'stopping: flushing output')
       await opts.pipeline?.close()
-      await this.drainAndClose(SHUTDOWN_TIMEOUT_MS)
+      drained = await this.drainAndClose(this.#config.shutdownTimeoutMs)
       await opts.afterDrain?.()
       log.info(opts.stopped(), 'stopped')
     }
     if (this.fatal) throw this.fatal
+    if (!drained) {
+      throw new ShutdownTimeoutError(
+        `shutdown timed out after ${this.#config.shutdownTimeoutMs} ms with unacknowledged messages (--shutdown-timeout); the cursor covers only what Kafka acknowledged, the rest is read again on restart`,
+      )
+    }
   }
 
   /**
@@ -132,14 +139,29 @@ export class Service {
         'shutdown timed out with unacknowledged messages; they will be read again on restart',
       )
     }
-    await this.sink.close()
+    // A client whose broker hangs may never finish closing: leave it behind rather than wait.
+    const closed = await Promise.race([
+      this.sink.close().then(() => true),
+      sleep(CLOSE_TIMEOUT_MS, false, { ref: false }),
+    ])
+    if (!closed) {
+      this.logger.warn(
+        { timeoutMs: CLOSE_TIMEOUT_MS },
+        'the Kafka client did not close in time (broker not answering); leaving its connections',
+      )
+    }
     await this.#server?.close()
     return drained
   }
 }
 
-/** How long shutdown waits for the sink to acknowledge what it holds. */
-export const SHUTDOWN_TIMEOUT_MS = 30000
+/** How long closing the sink may take after it drained (or gave up draining). */
+export const CLOSE_TIMEOUT_MS = 2000
+
+/** Shutdown ended before the sink acknowledged everything it held (exit code 1). */
+export class ShutdownTimeoutError extends FatalError {
+  override name = 'ShutdownTimeoutError'
+}
 /** Period of the progress log line. */
 export const PROGRESS_INTERVAL_MS = 10000
 

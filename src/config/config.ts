@@ -25,6 +25,8 @@ export type OutputConfig =
 export interface CommonConfig {
   output: OutputConfig
   maxInFlight: number
+  /** How long shutdown waits for the sink to acknowledge what it holds. */
+  shutdownTimeoutMs: number
   metricsAddress: ListenAddress
   debug: boolean
 }
@@ -150,6 +152,7 @@ export function commonConfig(v: Values): CommonConfig {
   return {
     output,
     maxInFlight: v.reqInt('max-in-flight'),
+    shutdownTimeoutMs: v.reqInt('shutdown-timeout'),
     metricsAddress: parseListenAddress(v.reqStr('metrics-listen-address')),
     debug: v.bool('debug'),
   }

@@ -142,6 +142,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 10000000,
   },
   {
+    flag: 'shutdown-timeout',
+    env: 'ATKAFKA_SHUTDOWN_TIMEOUT',
+    kind: 'duration',
+    description:
+      'On SIGINT/SIGTERM, how long to wait for Kafka to acknowledge what it holds; then atkafka exits with code 1 and the unacknowledged events are read again on the next start',
+    commands: ALL,
+    default: '30s',
+    min: 0,
+  },
+  {
     flag: 'stdout',
     env: 'ATKAFKA_STDOUT',
     kind: 'bool',
