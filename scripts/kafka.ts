@@ -1,5 +1,6 @@
 // `npm run kafka [-- --data-dir <dir>] [--port <port>]`: run a local single-node Apache
-// Kafka broker (KRaft, from the Maven Central jars) until Ctrl-C.
+// Kafka broker (KRaft, from the Maven Central jars) until Ctrl-C. Kafka KAFKA_VERSION
+// (default 4.4.0; e.g. `KAFKA_VERSION=3.9.2 npm run kafka`).
 //
 // Data goes to .cache/kafka/data-<timestamp> unless --data-dir names a directory (an existing
 // one is reused, topics included). The broker log is <data dir>/kafka.log.
@@ -73,7 +74,7 @@ const keepAlive = setInterval(() => {}, 1 << 30)
 try {
   const started = Date.now()
   broker = await startKafka({ dataDir, port })
-  console.log(`Kafka broker ready at ${broker.bootstrap}`)
+  console.log(`Kafka ${broker.version} broker ready at ${broker.bootstrap}`)
   const shown = relative(process.cwd(), broker.dataDir) || '.'
   console.error(
     `(started in ${((Date.now() - started) / 1000).toFixed(1)} s; data in ${shown}, ` +
