@@ -19,7 +19,7 @@
 
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, closeSync } from 'node:fs'
 import { readFileSync } from 'node:fs'
 import { rmSync, writeFileSync } from 'node:fs'
@@ -84,6 +84,8 @@ const JVM_ARGS = ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', '-Djava.awt.headless=t
 export interface KafkaBroker {
   /** The Kafka version it runs, e.g. `4.4.0`. */
   readonly version: string
+  /** `node.id` (1 for a single broker). */
+  readonly nodeId: number
   /** `127.0.0.1:<port>`, for KafkaJS `brokers` or `KAFKA_BOOTSTRAP_SERVERS`. */
   readonly bootstrap: string
   readonly port: number
@@ -125,6 +127,12 @@ export interface StartKafkaOptions {
   extraListeners?: ExtraListener[]
   /** Added to `kafka-storage format`, e.g. `['--add-scram', 'SCRAM-SHA-256=[name=u,password=p]']`. */
   formatArgs?: string[]
+  /** JVM options (heap etc.). Default: `-Xms256m -Xmx768m`, G1. */
+  jvmArgs?: readonly string[]
+  /** One node of a multi-node cluster (see startKafkaCluster): its id, its controller port, the
+   * quorum's voters (`1@127.0.0.1:<cport>,2@...`) and the cluster id all nodes are formatted
+   * with. Default: a single node, id 1, voting alone. */
+  node?: { id: number; controllerPort: number; voters: string; clusterId: string }
 }
 
 export interface ConsumedMessage {
@@ -356,12 +364,13 @@ function serverProperties(
   logDir: string,
   extra: Record<string, string>,
   extraListeners: ExtraListener[] = [],
+  node: { id: number; voters: string } = { id: 1, voters: `1@127.0.0.1:${controllerPort}` },
 ): string {
   const more = (f: (l: ExtraListener) => string) => extraListeners.map((l) => `,${f(l)}`).join('')
   const props: Record<string, string> = {
     'process.roles': 'broker,controller',
-    'node.id': '1',
-    'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
+    'node.id': String(node.id),
+    'controller.quorum.voters': node.voters,
     listeners:
       `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}` +
       more((l) => `${l.name}://127.0.0.1:${l.port}`),
@@ -488,6 +497,17 @@ async function waitReady(
   }
 }
 
+/**
+ * A new cluster id, as `kafka-storage random-uuid` makes it (16 random bytes, URL-safe base64
+ * without padding, never starting with `-`), without starting a JVM for it.
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-') && !/^A{21}[AQgw]$/.test(id)) return id
+  }
+}
+
 /** Start a single-node KRaft broker on 127.0.0.1 and wait until it is ready. */
 export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBroker> {
   const version = opts.version ?? kafkaVersion()
@@ -515,40 +535,39 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
   // Both bound at once, so the two differ. (Another process could take one before the broker
   // binds it: unlikely, and startup would then fail with a clear error.)
   const brokerSock = opts.port === undefined ? await freePort() : undefined
-  const controllerSock = await freePort()
+  const controllerSock = opts.node === undefined ? await freePort() : undefined
   const port = opts.port ?? brokerSock!.port
-  const controllerPort = controllerSock.port
+  const controllerPort = opts.node?.controllerPort ?? controllerSock!.port
   await brokerSock?.close()
-  await controllerSock.close()
+  await controllerSock?.close()
+  const nodeId = opts.node?.id ?? 1
 
   writeFileSync(
     propsFile,
-    serverProperties(port, controllerPort, logDir, opts.extraProperties ?? {}, opts.extraListeners),
+    serverProperties(
+      port,
+      controllerPort,
+      logDir,
+      opts.extraProperties ?? {},
+      opts.extraListeners,
+      opts.node === undefined ? undefined : { id: nodeId, voters: opts.node.voters },
+    ),
   )
   writeFileSync(log4jFile, logConfig(version, 'stdout'))
   writeFileSync(toolsLog4jFile, logConfig(version, 'stderr'))
 
   if (!existsSync(join(logDir, 'meta.properties'))) {
-    const uuid = await run(
-      'java',
-      javaArgs(version, libs, toolsLog4jFile, kafkaToolClass('StorageTool', version), [
-        'random-uuid',
-      ]),
-    )
-    const clusterId = uuid.stdout.trim()
-    if (uuid.code !== 0 || !/^[\w-]{22}$/.test(clusterId)) {
-      throw new Error(`kafka-storage random-uuid failed (exit ${uuid.code}):\n${uuid.output}`)
-    }
+    const clusterId = opts.node?.clusterId ?? newClusterId()
     const format = await run(
       'java',
-      javaArgs(version, libs, toolsLog4jFile, kafkaToolClass('StorageTool', version), [
-        'format',
-        '-t',
-        clusterId,
-        '-c',
-        propsFile,
-        ...(opts.formatArgs ?? []),
-      ]),
+      javaArgs(
+        version,
+        libs,
+        toolsLog4jFile,
+        kafkaToolClass('StorageTool', version),
+        ['format', '-t', clusterId, '-c', propsFile, ...(opts.formatArgs ?? [])],
+        TOOL_JVM_ARGS,
+      ),
     )
     if (format.code !== 0) {
       throw new Error(`kafka-storage format failed (exit ${format.code}):\n${format.output}`)
@@ -592,11 +611,15 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
     const logFrom = fstatSync(fd).size
     let c: ChildProcess
     try {
-      c = spawn('java', javaArgs(version, libs, log4jFile, 'kafka.Kafka', [propsFile]), {
-        cwd: dataDir,
-        stdio: ['ignore', fd, fd],
-        detached: true, // own process group: signals from the terminal don't reach it
-      })
+      c = spawn(
+        'java',
+        javaArgs(version, libs, log4jFile, 'kafka.Kafka', [propsFile], opts.jvmArgs),
+        {
+          cwd: dataDir,
+          stdio: ['ignore', fd, fd],
+          detached: true, // own process group: signals from the terminal don't reach it
+        },
+      )
     } finally {
       closeSync(fd)
     }
@@ -625,6 +648,7 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
 
   return {
     version,
+    nodeId,
     bootstrap,
     port,
     dataDir,
@@ -789,17 +813,20 @@ async function topicOffsets(
   }
 }
 
-/** Create a topic (replication factor 1) and wait for its partition leaders. */
+/** Create a topic (replication factor 1 unless told) and wait for its partition leaders. */
 export async function createTopic(
   bootstrap: string,
   topic: string,
   partitions: number,
+  opts: { replicationFactor?: number } = {},
 ): Promise<void> {
   const admin = client(bootstrap, 'kafka-harness-admin').admin()
   await admin.connect()
   try {
     await admin.createTopics({
-      topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+      topics: [
+        { topic, numPartitions: partitions, replicationFactor: opts.replicationFactor ?? 1 },
+      ],
       waitForLeaders: true,
     })
     // The metadata names a leader before the broker has become leader of every partition:
