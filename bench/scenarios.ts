@@ -267,6 +267,7 @@ async function relayRun(ctx: BenchContext, opts: RelayRunOptions): Promise<RunRe
       args: [
         'firehose',
         'relay',
+        '--no-event-metadata',
         '--relay-host',
         url,
         '--cursor-file',
@@ -400,6 +401,7 @@ const tapScenario: Scenario = {
         args: [
           'firehose',
           'tap',
+          '--no-event-metadata',
           '--tap-host',
           url,
           '--bootstrap-servers',

@@ -992,12 +992,15 @@ describe('npm package', () => {
     // Its own process group (npx → sh → node), signalled as a terminal's Ctrl-C does.
     const child = spawn(
       'npx',
-      ['atkafka', 'firehose', 'relay', '--stdout', '--relay-host', relay.url].concat([
-        '--cursor-file',
-        cursorFile,
-        '--metrics-listen-address',
-        `127.0.0.1:${port}`,
-      ]),
+      [
+        'atkafka',
+        'firehose',
+        'relay',
+        '--stdout',
+        '--no-event-metadata',
+        '--relay-host',
+        relay.url,
+      ].concat(['--cursor-file', cursorFile, '--metrics-listen-address', `127.0.0.1:${port}`]),
       { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     )
     const group = -child.pid!

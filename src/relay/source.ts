@@ -50,6 +50,8 @@ export class RelaySource {
   #ws: WebSocket | undefined
   #paused = false
   #connected = false
+  #everConnected = false
+  #lastError: string | undefined
   /** Idle timer of the current connection: stopped while paused (silence is ours then). */
   #idle: { arm(): void; disarm(): void } | undefined
 
@@ -72,6 +74,15 @@ export class RelaySource {
 
   get connected(): boolean {
     return this.#connected
+  }
+
+  /** For the progress line: the connection's state and, while down, why the last one failed. */
+  get status(): { state: 'connected' | 'connecting' | 'reconnecting'; lastError?: string } {
+    if (this.#connected) return { state: 'connected' }
+    return {
+      state: this.#everConnected ? 'reconnecting' : 'connecting',
+      ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }),
+    }
   }
 
   pause(): void {
@@ -130,6 +141,8 @@ export class RelaySource {
       ws.on('open', () => {
         this.#idle = { arm: armIdle, disarm: () => idle.stop() }
         this.#connected = true
+        this.#everConnected = true
+        this.#lastError = undefined
         this.#metrics.connected.set(1)
         this.#log.info('connected to relay')
         if (this.#paused) ws.pause()
@@ -154,6 +167,7 @@ export class RelaySource {
           (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
             ? 'frame-too-large'
             : 'error'
+        this.#lastError = errorMessage(err)
         this.#log.warn({ err: errorMessage(err) }, 'relay connection error')
       })
       ws.on('close', (code, why) => {
@@ -165,6 +179,7 @@ export class RelaySource {
         this.#ws = undefined
         this.#idle = undefined
         if (reason === 'closed') reason = closeReason(code)
+        if (reason !== 'error') this.#lastError = `connection closed (${reason})`
         this.#log.info({ code, reason: why.toString() }, 'relay connection closed')
         resolve({ received, reason })
       })

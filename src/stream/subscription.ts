@@ -59,6 +59,7 @@ export async function runSubscription(service: Service, opts: SubscriptionOption
   const store = new RelayCursorFile(opts.cursorFile)
   await store.checkWritable()
   const start = await startingSeq(store, opts)
+  if (start !== undefined) metrics.cursor.set(start)
 
   /** Events acknowledged when each cursor value was taken (for the replay bound). */
   const ackedAt = new WeakMap<RelayCursor, number>()
@@ -181,10 +182,13 @@ export async function runSubscription(service: Service, opts: SubscriptionOption
     run: (signal) => source.run(signal),
     pipeline,
     progress: () => {
+      const status = source.status
       const fields = {
+        ...(status.state === 'connected' ? {} : status),
         framesPerSec: Math.round(frames / (PROGRESS_INTERVAL_MS / 1000)),
         eventsPerSec: Math.round(events / (PROGRESS_INTERVAL_MS / 1000)),
-        lagSeconds: Math.round(lag * 10) / 10,
+        // No lag while no connection is up: 0 would read as "caught up".
+        ...(status.state === 'connected' ? { lagSeconds: Math.round(lag * 10) / 10 } : {}),
         cursor: lastCommitted,
         inFlight: pipeline.inFlight,
       }
