@@ -82,7 +82,12 @@ export class Service {
     this.#server = await startMetricsServer({
       address: this.#config.metricsAddress,
       registry: this.registry,
-      ready: () => ready() && this.sink.isReady(),
+      notReady: () =>
+        !ready()
+          ? 'not connected to the source'
+          : !this.sink.isReady()
+            ? 'the output is not acknowledging messages (Kafka unreachable, or too few in-sync replicas)'
+            : undefined,
     })
     this.logger.info({ address: this.#server.address }, 'metrics server listening')
   }
