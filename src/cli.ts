@@ -5,6 +5,7 @@ import { type CommonConfig, relayConfig, Values } from './config/config.ts'
 import { type Command, type OptionSpec, defaultFor, optionsFor } from './config/options.ts'
 import { resolveOptions } from './config/resolve.ts'
 import { AtKafkaError, ConfigError, errorMessage } from './errors.ts'
+import { jetstreamConfig } from './jetstream/config.ts'
 import { labelsConfig } from './labels/config.ts'
 import { createLogger } from './logger.ts'
 import { ozoneConfig } from './ozone/config.ts'
@@ -92,6 +93,13 @@ function buildProgram(run: Runner, io: CliIo): Commander {
       .exitOverride(),
     'labels',
   ).action((opts: Record<string, unknown>) => run('labels', opts))
+  addOptions(
+    program
+      .command('jetstream')
+      .description("Read repository events from a Jetstream instance's /subscribe WebSocket")
+      .exitOverride(),
+    'jetstream',
+  ).action((opts: Record<string, unknown>) => run('jetstream', opts))
   return program
 }
 
@@ -136,6 +144,12 @@ async function runCommand(
       return await start(
         labelsConfig(values),
         async () => (await import('./labels/run.ts')).runLabels,
+        io,
+      )
+    case 'jetstream':
+      return await start(
+        jetstreamConfig(values),
+        async () => (await import('./jetstream/run.ts')).runJetstream,
         io,
       )
   }

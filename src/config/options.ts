@@ -3,7 +3,7 @@
  * belongs to. The CLI, `--help`, validation and the README's configuration table all come from
  * here, so they cannot drift apart.
  */
-export type Command = 'relay' | 'tap' | 'ozone' | 'labels'
+export type Command = 'relay' | 'tap' | 'ozone' | 'labels' | 'jetstream'
 
 export type OptionKind = 'string' | 'list' | 'bool' | 'int' | 'choice' | 'url' | 'duration'
 
@@ -28,8 +28,8 @@ export interface OptionSpec {
   secret?: boolean
 }
 
-const ALL: readonly Command[] = ['relay', 'tap', 'ozone', 'labels']
-const FIREHOSE: readonly Command[] = ['relay', 'tap']
+const ALL: readonly Command[] = ['relay', 'tap', 'ozone', 'labels', 'jetstream']
+const FIREHOSE: readonly Command[] = ['relay', 'tap', 'jetstream']
 
 export const OPTIONS: readonly OptionSpec[] = [
   // Kafka output
@@ -179,22 +179,34 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ATKAFKA_CURSOR_FILE',
     kind: 'string',
     description:
-      'File holding the position Kafka acknowledged (relay, labels: sequence number; ozone: createdAt and event ids)',
-    commands: ['relay', 'ozone', 'labels'],
+      'File holding the position Kafka acknowledged (relay, labels: sequence number; ozone: createdAt and event ids; jetstream: time_us)',
+    commands: ['relay', 'ozone', 'labels', 'jetstream'],
     commandDefault: {
       relay: 'atkafka-cursor.json',
       ozone: 'ozone-cursor.txt',
       labels: 'atkafka-labels-cursor.json',
+      jetstream: 'atkafka-jetstream-cursor.json',
     },
   },
   {
     flag: 'cursor',
     env: 'ATKAFKA_CURSOR',
     kind: 'int',
-    description: 'Start from this sequence number, ignoring the cursor file',
-    commands: ['relay', 'labels'],
+    description:
+      'Start from this sequence number (jetstream: this time_us, in microseconds), ignoring the cursor file',
+    commands: ['relay', 'labels', 'jetstream'],
     min: 0,
     max: Number.MAX_SAFE_INTEGER,
+  },
+  // Jetstream source
+  {
+    flag: 'jetstream-host',
+    env: 'ATKAFKA_JETSTREAM_HOST',
+    kind: 'url',
+    schemes: ['ws:', 'wss:', 'http:', 'https:'],
+    description: 'Jetstream instance to read events from (its /subscribe WebSocket)',
+    commands: ['jetstream'],
+    default: 'wss://jetstream2.us-east.bsky.network',
   },
   // Labeler source
   {
@@ -248,7 +260,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'watched-collections',
     env: 'ATKAFKA_WATCHED_COLLECTIONS',
     kind: 'list',
-    description: 'Only produce these collections (comma separated, app.bsky.* style wildcards)',
+    description:
+      'Only produce these collections (comma separated, app.bsky.* style wildcards; jetstream: sent as wantedCollections, at most 100)',
     commands: FIREHOSE,
   },
   {
@@ -257,6 +270,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'list',
     description: 'Never produce these collections (comma separated, app.bsky.* style wildcards)',
     commands: FIREHOSE,
+  },
+  {
+    flag: 'watched-dids',
+    env: 'ATKAFKA_WATCHED_DIDS',
+    kind: 'list',
+    description:
+      "Only produce these accounts' events (comma separated DIDs, at most 10,000; sent to Jetstream as wantedDids)",
+    commands: ['jetstream'],
   },
   // Event metadata (src/enrich)
   {
