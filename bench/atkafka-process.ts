@@ -57,6 +57,8 @@ export function spawnAtkafka(opts: {
       env: {
         PATH: process.env.PATH ?? '',
         METRICS_LISTEN_ADDRESS: `127.0.0.1:${opts.metricsPort}`,
+        // A closed loopback port: a run that left event metadata on never reaches plc.directory.
+        ATKAFKA_PLC_HOST: 'http://127.0.0.1:9',
         ...opts.env,
       },
       // With --stdout the logs go to stderr; otherwise to stdout. Keep them apart from events.

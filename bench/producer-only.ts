@@ -21,6 +21,7 @@ import { splitMessage } from '../src/firehose/split.ts'
 import { createMetrics } from '../src/metrics.ts'
 import { createKafka } from '../src/sink/kafka-client.ts'
 import { KafkaSink } from '../src/sink/kafka.ts'
+import { KafkaJsClient } from '../src/sink/kafkajs-producer.ts'
 import type { OutMessage, Sink } from '../src/sink/sink.ts'
 import { REAL_CAPTURE_DIR, readFramesFile } from './corpus/store.ts'
 import { ownPeakRssMb } from './proc-stats.ts'
@@ -89,11 +90,12 @@ function sinkAsWriter(sink: Sink, afterClose: () => void = () => {}): Writer {
 
 function sinkWriter(): Writer {
   const sink = new KafkaSink({
-    kafka,
+    client: new KafkaJsClient(kafka, {
+      compression: values.compression === 'gzip' ? 'gzip' : 'none',
+    }),
     topic,
     partitions: 200,
     replicationFactor: 1,
-    compression: values.compression === 'gzip' ? 'gzip' : 'none',
     producers: Number(values.producers),
     logger,
     metrics: createMetrics(new Registry()),

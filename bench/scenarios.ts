@@ -269,6 +269,7 @@ async function relayRun(ctx: BenchContext, opts: RelayRunOptions): Promise<RunRe
       args: [
         'firehose',
         'relay',
+        '--no-event-metadata',
         '--relay-host',
         url,
         '--cursor-file',
@@ -402,6 +403,7 @@ const tapScenario: Scenario = {
         args: [
           'firehose',
           'tap',
+          '--no-event-metadata',
           '--tap-host',
           url,
           '--bootstrap-servers',
@@ -504,6 +506,7 @@ const jetstreamScenario: Scenario = {
           'jetstream',
           '--jetstream-host',
           url,
+          '--no-event-metadata',
           '--cursor-file',
           join(work, 'cursor.json'),
           '--bootstrap-servers',

@@ -1,7 +1,9 @@
 // `npm test [-- <test files>]`: run the node:test suites against a real Kafka broker.
 //
 // Uses the broker in KAFKA_BOOTSTRAP_SERVERS when set; otherwise starts a single-node broker
-// (test/harness/kafka.ts, data under .cache/) for the whole run and stops it afterwards.
+// (test/harness/kafka.ts, data under .cache/) for the whole run and stops it afterwards: Kafka
+// KAFKA_VERSION (default 4.4.0; `KAFKA_VERSION=3.9.2 npm test` runs on 3.9.2). Brokers the tests
+// start themselves run the same version.
 // The test files get the broker in KAFKA_BOOTSTRAP_SERVERS. Without arguments, every
 // test/**/*.test.ts runs, in sorted order, one file at a time.
 
@@ -59,7 +61,7 @@ try {
     broker = await startKafka({ dataDir })
     bootstrap = broker.bootstrap
     console.error(
-      `tests: started a Kafka broker at ${bootstrap} in ` +
+      `tests: started a Kafka ${broker.version} broker at ${bootstrap} in ` +
         `${((Date.now() - started) / 1000).toFixed(1)} s ` +
         `(log: ${relative(process.cwd(), join(dataDir, 'kafka.log'))})`,
     )

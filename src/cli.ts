@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
-import { Command as Commander, CommanderError, Option } from 'commander'
+import { parseArgv } from './config/argv.ts'
 import { type CommonConfig, relayConfig, Values } from './config/config.ts'
-import { type Command, type OptionSpec, defaultFor, optionsFor } from './config/options.ts'
-import { resolveOptions } from './config/resolve.ts'
+import { helpText } from './config/help.ts'
+import { type Command, propertyOf } from './config/options.ts'
+import { checkRequired, resolveOptions } from './config/resolve.ts'
 import { AtKafkaError, ConfigError, errorMessage } from './errors.ts'
 import { jetstreamConfig } from './jetstream/config.ts'
 import { labelsConfig } from './labels/config.ts'
@@ -21,23 +22,6 @@ export function loadEnv(cwd: string, env: Env): Env {
   return { ...parseEnv(readFileSync(file, 'utf8')), ...env }
 }
 
-function helpText(spec: OptionSpec, command: Command): string {
-  const parts = [spec.description]
-  if (spec.choices) parts.push(`(${spec.choices.join('|')})`)
-  const def = defaultFor(spec, command)
-  if (def !== undefined && !spec.secret) parts.push(`[default: ${def}]`)
-  if (spec.env) parts.push(`[env: ${spec.env}]`)
-  return parts.join(' ')
-}
-
-function addOptions(cmd: Commander, command: Command): Commander {
-  for (const spec of optionsFor(command)) {
-    const flags = spec.kind === 'bool' ? `--${spec.flag}` : `--${spec.flag} <value>`
-    cmd.addOption(new Option(flags, helpText(spec, command)))
-  }
-  return cmd
-}
-
 export interface CliIo {
   argv: readonly string[]
   env: Env
@@ -45,62 +29,6 @@ export interface CliIo {
   /** Where usage errors and help go. */
   stderr: NodeJS.WritableStream
   stdoutText: NodeJS.WritableStream
-}
-
-type Runner = (command: Command, cli: Record<string, unknown>) => Promise<void>
-
-function buildProgram(run: Runner, io: CliIo): Commander {
-  const program = new Commander('atkafka')
-    .description(
-      'Stream AT Protocol events (relay firehose, Tap, Ozone, labelers) into Apache Kafka',
-    )
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => io.stdoutText.write(s),
-      writeErr: (s) => io.stderr.write(s),
-    })
-    .showHelpAfterError(false)
-  const firehose = program
-    .command('firehose')
-    .description('Stream repository events from a relay or from Tap')
-  addOptions(
-    firehose
-      .command('relay')
-      .description("Subscribe to a relay's com.atproto.sync.subscribeRepos")
-      .exitOverride(),
-    'relay',
-  ).action((opts: Record<string, unknown>) => run('relay', opts))
-  addOptions(
-    firehose
-      .command('tap')
-      .description("Read events from Tap's /channel WebSocket, acking each once Kafka has it")
-      .exitOverride(),
-    'tap',
-  ).action((opts: Record<string, unknown>) => run('tap', opts))
-  addOptions(
-    program
-      .command('ozone-events')
-      .description(
-        "Poll an Ozone's moderation events (tools.ozone.moderation.queryEvents) into Kafka",
-      )
-      .exitOverride(),
-    'ozone',
-  ).action((opts: Record<string, unknown>) => run('ozone', opts))
-  addOptions(
-    program
-      .command('labels')
-      .description("Stream a labeler's com.atproto.label.subscribeLabels into Kafka")
-      .exitOverride(),
-    'labels',
-  ).action((opts: Record<string, unknown>) => run('labels', opts))
-  addOptions(
-    program
-      .command('jetstream')
-      .description("Read repository events from a Jetstream instance's /subscribe WebSocket")
-      .exitOverride(),
-    'jetstream',
-  ).action((opts: Record<string, unknown>) => run('jetstream', opts))
-  return program
 }
 
 /**
@@ -112,7 +40,12 @@ async function start<C extends CommonConfig>(
   config: C,
   load: () => Promise<(config: C, deps: ServiceDeps) => Promise<void>>,
   io: CliIo,
+  printConfig: boolean,
 ): Promise<void> {
+  if (printConfig) {
+    io.stdoutText.write(JSON.stringify(hideSecrets(config), null, 2) + '\n')
+    return
+  }
   const logger = createLogger({ debug: config.debug, toStderr: config.output.kind === 'stdout' })
   const run = await load()
   return run(config, { ...io.deps, logger })
@@ -124,50 +57,95 @@ async function runCommand(
   cli: Record<string, unknown>,
   io: CliIo,
 ): Promise<void> {
-  const values = new Values(resolveOptions(command, cli, io.env))
+  const resolved = resolveOptions(command, cli, io.env)
+  checkRequired(command, resolved)
+  const values = new Values(resolved)
+  const print = values.bool('print-config')
   switch (command) {
     case 'relay':
       return await start(
         relayConfig(values),
         async () => (await import('./relay/run.ts')).runRelay,
         io,
+        print,
       )
     case 'tap':
-      return await start(tapConfig(values), async () => (await import('./tap/run.ts')).runTap, io)
+      return await start(
+        tapConfig(values),
+        async () => (await import('./tap/run.ts')).runTap,
+        io,
+        print,
+      )
     case 'ozone':
       return await start(
         ozoneConfig(values),
         async () => (await import('./ozone/run.ts')).runOzone,
         io,
+        print,
       )
     case 'labels':
       return await start(
         labelsConfig(values),
         async () => (await import('./labels/run.ts')).runLabels,
         io,
+        print,
       )
     case 'jetstream':
       return await start(
         jetstreamConfig(values),
         async () => (await import('./jetstream/run.ts')).runJetstream,
         io,
+        print,
       )
   }
+}
+
+/** A copy of `value` with every password-like field replaced, for `--print-config`. */
+function hideSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(hideSecrets)
+  if (value === null || typeof value !== 'object') return value
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k,
+      /password/i.test(k) && v !== undefined ? '(hidden)' : hideSecrets(v),
+    ]),
+  )
+}
+
+/** The version in package.json. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
 }
 
 /**
  * Run the CLI; returns the process exit code (0 ok, 1 runtime failure, 2 usage or config error).
  */
 export async function main(io: CliIo): Promise<number> {
-  const program = buildProgram((command, cli) => runCommand(command, cli, io), io)
   try {
-    await program.parseAsync([...io.argv], { from: 'user' })
+    const parsed = parseArgv(io.argv)
+    if (parsed.version) {
+      io.stdoutText.write(`atkafka ${version()}\n`)
+      return 0
+    }
+    if (parsed.help) {
+      io.stdoutText.write(helpText(parsed.node, parsed.path))
+      return 0
+    }
+    const command = parsed.node.command
+    if (command === undefined) {
+      const choices = (parsed.node.children ?? []).map((c) => c.name).join(', ')
+      io.stderr.write(
+        `atkafka: error: missing command (one of ${choices}); see ${['atkafka', ...parsed.path].join(' ')} --help\n`,
+      )
+      return 2
+    }
+    const cli = Object.fromEntries([...parsed.flags].map(([k, v]) => [propertyOf(k), v]))
+    await runCommand(command, cli, io)
     return 0
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // Help and version exit 0; commander already printed usage errors.
-      return err.exitCode === 0 ? 0 : 2
-    }
     if (err instanceof ConfigError) {
       io.stderr.write(`atkafka: error: ${err.message}\n`)
       return 2

@@ -23,11 +23,15 @@ export interface MetricsServer {
   close(): Promise<void>
 }
 
-/** Serves `/metrics`, `/health` (process up) and `/ready` (connected to source and output). */
+/**
+ * Serves `/metrics`, `/health` (process up) and `/ready` (connected to source and output): 200
+ * `ready`, or 503 `not ready: <reason>`.
+ */
 export async function startMetricsServer(opts: {
   address: ListenAddress
   registry: Registry
-  ready: () => boolean
+  /** Why the service is not ready; undefined when it is. */
+  notReady: () => string | undefined
 }): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
@@ -43,10 +47,10 @@ export async function startMetricsServer(opts: {
     } else if (path === '/health') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
     } else if (path === '/ready') {
-      const ready = opts.ready()
+      const why = opts.notReady()
       res
-        .writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' })
-        .end(ready ? 'ready\n' : 'not ready\n')
+        .writeHead(why === undefined ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(why === undefined ? 'ready\n' : `not ready: ${why}\n`)
     } else {
       res.writeHead(404).end()
     }

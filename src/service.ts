@@ -8,6 +8,7 @@ import { type Metrics, createMetrics } from './metrics.ts'
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts'
 import { createKafka } from './sink/kafka-client.ts'
 import { KafkaSink } from './sink/kafka.ts'
+import { KafkaJsClient } from './sink/kafkajs-producer.ts'
 import type { Sink } from './sink/sink.ts'
 import { StdoutSink } from './sink/stdout.ts'
 import { Snowflake } from './snowflake.ts'
@@ -53,11 +54,13 @@ export class Service {
     } else {
       const kafkaLogger = this.logger.child({ component: 'kafka' })
       this.sink = new KafkaSink({
-        kafka: createKafka({ brokers: out.brokers, security: out.security, logger: kafkaLogger }),
+        client: new KafkaJsClient(
+          createKafka({ brokers: out.brokers, security: out.security, logger: kafkaLogger }),
+          { compression: out.compression },
+        ),
         topic: out.topic,
         partitions: out.partitions,
         replicationFactor: out.replicationFactor,
-        compression: out.compression,
         producers: out.producers,
         logger: kafkaLogger,
         metrics: this.metrics,
@@ -79,7 +82,12 @@ export class Service {
     this.#server = await startMetricsServer({
       address: this.#config.metricsAddress,
       registry: this.registry,
-      ready: () => ready() && this.sink.isReady(),
+      notReady: () =>
+        !ready()
+          ? 'not connected to the source'
+          : !this.sink.isReady()
+            ? 'the output is not acknowledging messages (Kafka unreachable, or too few in-sync replicas)'
+            : undefined,
     })
     this.logger.info({ address: this.#server.address }, 'metrics server listening')
   }

@@ -81,14 +81,22 @@ describe('config', () => {
 
   it('refuses bad values with one line naming the flag and accepted values', async () => {
     const cases: Array<[string[], Record<string, string>, RegExp]> = [
-      [['firehose', 'relay'], {}, /--bootstrap-servers \(ATKAFKA_BOOTSTRAP_SERVERS\) is required/],
+      [
+        ['firehose', 'relay'],
+        {},
+        /missing required options: --bootstrap-servers \(ATKAFKA_BOOTSTRAP_SERVERS\), --output-topic \(ATKAFKA_OUTPUT_TOPIC\)/,
+      ],
       [['firehose', 'relay', '--bootstrap-servers', 'k:9092'], {}, /--output-topic/],
       [
         ['firehose', 'relay', '--stdout', '--max-in-flight', '0'],
         {},
         /--max-in-flight.*integer from 1/,
       ],
-      [['firehose', 'relay'], { ATKAFKA_STDOUT: 'maybe' }, /ATKAFKA_STDOUT.*true or false/],
+      [
+        ['firehose', 'relay'],
+        { ATKAFKA_STDOUT: 'maybe' },
+        /ATKAFKA_STDOUT.*one of true, 1, t, yes, y, on or false, 0, f, no, n, off/,
+      ],
       [['firehose', 'relay', '--stdout', '--kafka-compression', 'snappy'], {}, /one of none, gzip/],
       [['firehose', 'relay', '--stdout', '--relay-host', 'ftp://x'], {}, /--relay-host.*scheme/],
       [['firehose', 'relay', '--stdout', '--metrics-listen-address', 'nope'], {}, /host:port/],

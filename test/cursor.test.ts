@@ -41,6 +41,33 @@ describe('RelayCursorFile', () => {
     }
   })
 
+  it('refuses an empty or blank file and a negative or fractional seq; creates a missing directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'atkafka-cursor-'))
+    try {
+      const path = join(dir, 'c.json')
+      const file = new RelayCursorFile(path)
+      for (const text of ['', '  \n\t']) {
+        await writeFile(path, text)
+        await assert.rejects(
+          file.load(),
+          new RegExp(
+            `^CursorFileError: cursor file ${path} is empty; to start fresh, delete it \\(or give --cursor <seq> to choose where\\)$`,
+          ),
+        )
+      }
+      await writeFile(path, JSON.stringify({ host: 'h', seq: -1 }))
+      await assert.rejects(file.load(), /negative "seq" \(-1\)/)
+      await writeFile(path, JSON.stringify({ host: 'h', seq: 1.5 }))
+      await assert.rejects(file.load(), /no valid "host" and "seq"/)
+      const nested = new RelayCursorFile(join(dir, 'a', 'b', 'c.json'))
+      await nested.checkWritable()
+      await nested.save({ host: 'h', seq: 3 })
+      assert.deepEqual(await nested.load(), { host: 'h', seq: 3 })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('reports an unwritable path (a file where the directory should be)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'atkafka-cursor-'))
     try {

@@ -88,12 +88,13 @@ describe('eventMetadata against a real PLC, PDS and AppView', () => {
   /** atkafka relay mode on the PDS firehose into `topic`, with extra flags. */
   async function start(topic: string, extra: string[]): Promise<AtkafkaProcess> {
     const p = await spawnAtkafka([
-      ...relayToKafka(net.pdsUrl, bootstrap!, topic),
-      '--topic-partitions',
-      '4',
-      '--cursor-file',
-      join(dir, `${topic}.json`),
-      ...extra,
+      ...relayToKafka(net.pdsUrl, bootstrap!, topic, [
+        '--topic-partitions',
+        '4',
+        '--cursor-file',
+        join(dir, `${topic}.json`),
+        ...extra,
+      ]),
     ])
     running.push(p)
     await p.waitFor(/metrics server listening/)

@@ -22,6 +22,7 @@ import {
   httpGet,
   metricValue,
   spawnAtkafka,
+  metadataFlag,
 } from './support/atkafka.ts'
 import { validateEvent } from './support/schema.ts'
 
@@ -104,6 +105,7 @@ describe('metadata lookups when the PLC or AppView is slow or down', () => {
     const p = await spawnAtkafka([
       'firehose',
       'relay',
+      ...metadataFlag(extra),
       '--relay-host',
       pds.pdsUrl,
       '--cursor',

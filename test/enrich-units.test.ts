@@ -45,10 +45,19 @@ describe('service filters', () => {
 })
 
 describe('enrichment config', () => {
-  it('is off without --plc-host and on with it, with at-kafka-like defaults', () => {
-    assert.equal(config({}).enrich, undefined)
-    const e = config({ plcHost: 'https://plc.directory/' }).enrich!
+  it('is on by default with the PLC of at-kafka and defaults; --no-event-metadata turns it off', () => {
+    const e = config({}).enrich!
     assert.equal(e.plcHost, 'https://plc.directory')
+    assert.equal(
+      config({ plcHost: 'http://localhost:2582/' }).enrich!.plcHost,
+      'http://localhost:2582',
+    )
+    assert.equal(config({ eventMetadata: false }).enrich, undefined)
+    assert.equal(config({}, { ATKAFKA_EVENT_METADATA: 'false' }).enrich, undefined)
+    assert.equal(
+      config({ eventMetadata: true }, { ATKAFKA_EVENT_METADATA: 'false' }).enrich!.plcHost,
+      'https://plc.directory',
+    )
     assert.equal(e.apiHost, undefined)
     assert.equal(e.verifyHandles, true)
     assert.equal(e.timeoutMs, 5000)
@@ -76,23 +85,33 @@ describe('enrichment config', () => {
     assert.equal(e.profileCache.ttlMs, 30000)
   })
 
-  it('rejects both service lists, either without --plc-host, and --api-host alone', () => {
+  it('rejects both service lists, either or --api-host without event metadata, and malformed patterns', () => {
     assert.throws(
       () => config({ plcHost: 'http://x', watchedServices: 'a', ignoredServices: 'b' }),
       (err: Error) => err instanceof ConfigError && /cannot be used together/.test(err.message),
     )
     assert.throws(
-      () => config({ watchedServices: '*.bsky.network' }),
-      (err: Error) => err instanceof ConfigError && /need --plc-host/.test(err.message),
+      () => config({ eventMetadata: false, watchedServices: '*.bsky.network' }),
+      (err: Error) => err instanceof ConfigError && /need event metadata/.test(err.message),
     )
     assert.throws(
-      () => config({}, { ATKAFKA_IGNORED_SERVICES: 'blacksky.app' }),
-      (err: Error) => err instanceof ConfigError && /need --plc-host/.test(err.message),
+      () =>
+        config({}, { ATKAFKA_EVENT_METADATA: 'false', ATKAFKA_IGNORED_SERVICES: 'blacksky.app' }),
+      (err: Error) => err instanceof ConfigError && /need event metadata/.test(err.message),
     )
     assert.throws(
-      () => config({ apiHost: 'https://public.api.bsky.app' }),
-      (err: Error) => err instanceof ConfigError && /needs --plc-host/.test(err.message),
+      () => config({ eventMetadata: false, apiHost: 'https://public.api.bsky.app' }),
+      (err: Error) => err instanceof ConfigError && /needs event metadata/.test(err.message),
     )
+    for (const bad of ['bsky*', '*.', '*.bsky*.network', 'a,,b', 'exa mple.com']) {
+      assert.throws(
+        () => config({ watchedServices: bad }),
+        (err: Error) => err instanceof ConfigError && /--watched-services/.test(err.message),
+        bad,
+      )
+    }
+    assert.deepEqual(config({ watchedServices: '*' }).enrich!.watchedServices, ['*'])
+    assert.equal(compileServiceFilter({ watched: ['*'], ignored: [] })!('any.host'), true)
     assert.throws(() => config({ plcHost: 'ftp://x' }), ConfigError)
     assert.throws(() => config({ plcHost: 'http://x', lookupTimeout: 'soon' }), ConfigError)
   })

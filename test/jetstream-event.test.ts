@@ -137,6 +137,7 @@ describe('Jetstream config', () => {
   it("Jetstream's limits: more than 100 collections or 10,000 DIDs is an error", () => {
     const collections = Array.from({ length: 101 }, (_, i) => `com.example.c${i}`)
     assert.equal(wantedCollectionsOf(collections.slice(0, 100)).length, 100)
+    assert.deepEqual(wantedCollectionsOf(['app.bsky.feed.post', '*']), [], '* is everything')
     assert.throws(
       () => config({ ATKAFKA_WATCHED_COLLECTIONS: collections.join(',') }),
       (e: unknown) =>

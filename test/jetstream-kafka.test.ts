@@ -56,6 +56,7 @@ function jetstreamToKafka(host: string, topic: string, cursorFile: string): stri
     '4',
     '--cursor-file',
     cursorFile,
+    '--no-event-metadata',
   ]
 }
 
@@ -321,6 +322,7 @@ describe('jetstream mode: what a real Jetstream rarely does', () => {
       '--jetstream-host',
       js.url,
       '--stdout',
+      '--no-event-metadata',
       '--cursor',
       String(future),
       '--cursor-file',
@@ -379,7 +381,10 @@ describe('jetstream mode: what a real Jetstream rarely does', () => {
     const dir = await mkdtemp(join(tmpdir(), 'atkafka-jetstream-dids-'))
     const many = Array.from({ length: 2000 }, (_, i) => `did:plc:${String(i).padStart(24, 'z')}`)
     const p = await spawnAtkafka(
-      ['jetstream', '--jetstream-host', js.url, '--stdout', '--cursor-file', join(dir, 'c.json')],
+      [
+        ...['jetstream', '--jetstream-host', js.url, '--stdout', '--no-event-metadata'],
+        ...['--cursor-file', join(dir, 'c.json')],
+      ],
       { env: { ATKAFKA_WATCHED_DIDS: [DID_A, ...many].join(',') } },
     )
     try {

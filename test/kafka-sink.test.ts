@@ -7,6 +7,7 @@ import { Registry } from 'prom-client'
 import { createMetrics } from '../src/metrics.ts'
 import { createKafka } from '../src/sink/kafka-client.ts'
 import { KafkaSink } from '../src/sink/kafka.ts'
+import { KafkaJsClient } from '../src/sink/kafkajs-producer.ts'
 import { consumeAll, createTopic } from './harness/kafka.ts'
 import { metricValue } from './support/atkafka.ts'
 
@@ -21,11 +22,13 @@ describe('Kafka sink', () => {
     const metrics = createMetrics(registry)
     const logger = pino({ level: 'silent' })
     const sink = new KafkaSink({
-      kafka: createKafka({ brokers: [bootstrap], security: { ssl: false }, logger }),
+      client: new KafkaJsClient(
+        createKafka({ brokers: [bootstrap], security: { ssl: false }, logger }),
+        { compression: 'none' },
+      ),
       topic,
       partitions: 1,
       replicationFactor: 1,
-      compression: 'none',
       producers: 4,
       logger,
       metrics,

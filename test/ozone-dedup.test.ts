@@ -144,7 +144,7 @@ describe('acceptPage', () => {
           pos = r.next
         })
       // Restart: the saved position goes through the cursor file.
-      pos = parseOzoneCursor(formatOzoneCursor('did:plc:ozone', pos, new Date()), 'f')!.position
+      pos = parseOzoneCursor(formatOzoneCursor('did:plc:ozone', pos, new Date()), 'f').position
       for (const page of pollPages(events, pos.createdAfter, 100)) {
         const r = acceptPage(pos, page, 0)
         out.push(...r.fresh.map((e) => e.id))
@@ -189,13 +189,16 @@ describe('Ozone cursor file', () => {
       ['2026-11-22T19:28:59.25+01:00', '2026-11-22T18:28:59.250Z'],
     ]
     for (const [text, createdAfter] of cases) {
-      const c = parseOzoneCursor(text, 'ozone-cursor.txt')!
+      const c = parseOzoneCursor(text, 'ozone-cursor.txt')
       assert.equal(c.format, 'at-kafka')
       assert.equal(c.labelerDid, undefined)
       assert.equal(c.position.createdAfter, createdAfter, text)
       assert.equal(c.position.produced.size, 0)
     }
-    assert.equal(parseOzoneCursor('  \n', 'f'), undefined)
+    assert.throws(
+      () => parseOzoneCursor('  \n', 'f'),
+      /^CursorFileError: cursor file f is empty; to start fresh, delete it$/,
+    )
   })
 
   it('round-trips its own JSON format, ids grouped by createdAt', () => {
@@ -215,7 +218,7 @@ describe('Ozone cursor file', () => {
       produced: { [at(0)]: [10, 12], [at(3)]: [11] },
       savedAt: at(0),
     })
-    const back = parseOzoneCursor(text, 'f')!
+    const back = parseOzoneCursor(text, 'f')
     assert.equal(back.format, 'atkafka')
     assert.equal(back.labelerDid, 'did:plc:ozone')
     assert.equal(back.position.createdAfter, at(0))

@@ -78,7 +78,8 @@ interface ComposeFile {
   volumes?: Record<string, unknown>
 }
 
-const loadCompose = (file: string) => parseYaml(read(file)) as ComposeFile
+// `merge`: YAML merge keys (`<<: *anchor`), which Compose resolves.
+const loadCompose = (file: string) => parseYaml(read(file), { merge: true }) as ComposeFile
 
 /** A service's environment as a map (list form `K=V` / `K` converted). */
 function envOf(service: Service): Env {
@@ -244,8 +245,8 @@ describe('compose files', () => {
         }
       })
 
-      it('has a single-node KRaft Apache Kafka 3.9 with a health check that atkafka waits for', () => {
-        assert.match(kafka.image ?? '', /^apache\/kafka:3\.9\.\d+$/)
+      it('has a single-node KRaft Apache Kafka 4.x with a health check that atkafka waits for', () => {
+        assert.match(kafka.image ?? '', /^apache\/kafka:4\.\d+\.\d+$/)
         assert.ok(!/zookeeper/i.test(JSON.stringify(compose.services)), 'no ZooKeeper')
         const kenv = envOf(kafka)
         assert.deepEqual(String(kenv.KAFKA_PROCESS_ROLES).split(',').sort(), [
@@ -357,6 +358,76 @@ describe('compose files', () => {
       })
     })
   }
+
+  describe('docker-compose.cluster.yml', () => {
+    const file = 'docker-compose.cluster.yml'
+    const compose = loadCompose(file)
+    const nodes = Object.entries(compose.services).filter(([name]) => /^kafka-\d$/.test(name))
+    const atkafka = compose.services.atkafka!
+    const env = envOf(atkafka)
+
+    it('is valid against the Compose Specification JSON schema', () => {
+      assert.ok(
+        validate(compose),
+        `${file}: ${ajv.errorsText(validate.errors, { separator: '\n' })}`,
+      )
+    })
+
+    it('three KRaft nodes of one cluster (Kafka 4.x), replication factor 3, min.insync.replicas 2', () => {
+      assert.equal(nodes.length, 3)
+      const voters = new Set<string>()
+      for (const [name, node] of nodes) {
+        assert.match(node.image ?? '', /^apache\/kafka:4\.\d+\.\d+$/, name)
+        const kenv = envOf(node)
+        const id = String(kenv.KAFKA_NODE_ID)
+        assert.equal(`kafka-${id}`, name)
+        assert.deepEqual(String(kenv.KAFKA_PROCESS_ROLES).split(',').sort(), [
+          'broker',
+          'controller',
+        ])
+        voters.add(String(kenv.KAFKA_CONTROLLER_QUORUM_VOTERS))
+        assert.match(String(kenv.CLUSTER_ID), /^[A-Za-z0-9_-]{22}$/)
+        assert.equal(String(kenv.KAFKA_DEFAULT_REPLICATION_FACTOR), '3', name)
+        assert.equal(String(kenv.KAFKA_MIN_INSYNC_REPLICAS), '2', name)
+        assert.equal(String(kenv.KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR), '3', name)
+        assert.equal(String(kenv.KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR), '3', name)
+        assert.ok(node.healthcheck?.test, `${name} has a healthcheck`)
+        assert.ok(
+          (node.volumes ?? []).some((v) => v.endsWith(`:${kenv.KAFKA_LOG_DIRS}`)),
+          `${name}: the log dirs are on a volume of its own`,
+        )
+        const advertised = String(kenv.KAFKA_ADVERTISED_LISTENERS)
+        assert.ok(advertised.includes(`://${name}:`), `${name} advertises itself`)
+      }
+      assert.equal(new Set(nodes.map(([, n]) => String(envOf(n).CLUSTER_ID))).size, 1)
+      assert.equal(voters.size, 1, 'one quorum')
+      assert.deepEqual(
+        [...voters][0]!.split(',').map((v) => v.split('@')[1]!.split(':')[0]),
+        nodes.map(([name]) => name),
+      )
+      const volumes = nodes.flatMap(([, n]) => (n.volumes ?? []).map((v) => v.split(':')[0]))
+      assert.equal(new Set(volumes).size, 3, 'a data volume per node')
+    })
+
+    it('atkafka bootstraps from every node, creates its topic with RF 3 and waits for all', () => {
+      assert.deepEqual(atkafka.command, COMMAND_ARGS.relay)
+      const bootstrap = String(env.ATKAFKA_BOOTSTRAP_SERVERS).split(',')
+      assert.equal(bootstrap.length, 3)
+      for (const [name, node] of nodes) {
+        const advertised = String(envOf(node).KAFKA_ADVERTISED_LISTENERS).split(',')
+        assert.ok(
+          bootstrap.some((b) => advertised.some((l) => l.endsWith(`://${b}`))),
+          `${name} is in ATKAFKA_BOOTSTRAP_SERVERS`,
+        )
+      }
+      assert.equal(String(env.ATKAFKA_REPLICATION_FACTOR), '3')
+      const deps = atkafka.depends_on as Record<string, { condition: string }>
+      for (const [name] of nodes) assert.equal(deps[name]?.condition, 'service_healthy', name)
+      for (const k of Object.keys(env)) {
+        if (k.startsWith('ATKAFKA_')) assert.ok(allEnv.has(k), `${k} is a variable atkafka reads`)
+      }
+    })
+  })
 
   it('all three use the same Kafka service', () => {
     const [first, ...rest] = Object.keys(COMPOSE_FILES).map((f) => loadCompose(f).services.kafka)
@@ -992,12 +1063,15 @@ describe('npm package', () => {
     // Its own process group (npx → sh → node), signalled as a terminal's Ctrl-C does.
     const child = spawn(
       'npx',
-      ['atkafka', 'firehose', 'relay', '--stdout', '--relay-host', relay.url].concat([
-        '--cursor-file',
-        cursorFile,
-        '--metrics-listen-address',
-        `127.0.0.1:${port}`,
-      ]),
+      [
+        'atkafka',
+        'firehose',
+        'relay',
+        '--stdout',
+        '--no-event-metadata',
+        '--relay-host',
+        relay.url,
+      ].concat(['--cursor-file', cursorFile, '--metrics-listen-address', `127.0.0.1:${port}`]),
       { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     )
     const group = -child.pid!

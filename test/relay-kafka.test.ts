@@ -124,11 +124,80 @@ describe('relay mode into a real Kafka broker', () => {
     assert.equal(again.length, 152, 'no duplicates after a graceful restart')
   })
 
+  it("at-kafka's command-line layout (flags at three levels, repeated list flags) gives the same messages as atkafka's own", async (t) => {
+    const relay = await startReplayRelay({ frames: realFrames })
+    t.after(() => relay.close().catch(() => {}))
+    const kept = new Set(['app.bsky.feed.post', 'app.bsky.feed.like'])
+    const want = expectedMessages(real).filter((m) => {
+      const op = (JSON.parse(m.value) as { operation?: { collection: string } }).operation
+      return op === undefined || kept.has(op.collection)
+    })
+    const run = async (args: string[], cursorFile: string) => {
+      const p = await spawnAtkafka(args)
+      try {
+        await eventually(
+          async () => (await cursorSeq(cursorFile)) === LAST_SEQ,
+          60000,
+          'cursor at the last seq',
+        )
+        p.child.kill('SIGTERM')
+        assert.equal(await p.exited, 0, p.stderr().slice(-2000))
+      } finally {
+        p.child.kill('SIGKILL')
+      }
+    }
+    const ownFile = join(dir, 'layout-own.json')
+    await run(
+      relayToKafka(relay.url, bootstrap!, 'relay-layout-own', [
+        '--topic-partitions',
+        '8',
+        '--cursor-file',
+        ownFile,
+        '--watched-collections',
+        'app.bsky.feed.post,app.bsky.feed.like',
+      ]),
+      ownFile,
+    )
+    const goFile = join(dir, 'layout-go.json')
+    await run(
+      [
+        '--bootstrap-servers',
+        bootstrap!,
+        '--output-topic',
+        'relay-layout-go',
+        '--debug=false',
+        'firehose',
+        '--relay-host',
+        relay.url,
+        '--osprey-compatible=false',
+        '--watched-collections',
+        'app.bsky.feed.post',
+        '-watched-collections',
+        'app.bsky.feed.like',
+        '--no-event-metadata',
+        'relay',
+        '-topic-partitions',
+        '8',
+        '--cursor-file',
+        goFile,
+      ],
+      goFile,
+    )
+    const own = await consumeAll(bootstrap!, 'relay-layout-own', { expected: want.length })
+    const go = await consumeAll(bootstrap!, 'relay-layout-go', { expected: want.length })
+    assert.ok(want.length > 0 && want.length < real.length * 2)
+    assert.equal(go.length, want.length)
+    assert.deepEqual(sortKV(go), sortKV(want))
+    const placed = (xs: typeof go) => xs.map((m) => `${m.partition}\t${m.key}\t${m.value}`).sort()
+    assert.deepEqual(placed(go), placed(own), 'same keys, values and partitions')
+  })
+
   it('--stdout writes the same messages as Kafka receives', async () => {
     const relay = await startReplayRelay({ frames: realFrames })
     const p = await spawnAtkafka([
       'firehose',
       'relay',
+      '--no-event-metadata',
       '--stdout',
       '--relay-host',
       relay.url,
@@ -236,6 +305,7 @@ describe('relay mode into a real Kafka broker', () => {
     const p = await spawnAtkafka([
       'firehose',
       'relay',
+      '--no-event-metadata',
       '--stdout',
       '--osprey-compatible',
       '--osprey-worker-id',
@@ -289,6 +359,7 @@ describe('relay misbehaving', () => {
     const p = await spawnAtkafka([
       'firehose',
       'relay',
+      '--no-event-metadata',
       '--stdout',
       '--relay-host',
       relay.url,
@@ -327,6 +398,7 @@ describe('relay misbehaving', () => {
     const p = await spawnAtkafka([
       'firehose',
       'relay',
+      '--no-event-metadata',
       '--stdout',
       '--relay-host',
       relay.url,
@@ -363,6 +435,7 @@ describe('relay misbehaving', () => {
     const p = await spawnAtkafka([
       'firehose',
       'relay',
+      '--no-event-metadata',
       '--stdout',
       '--relay-host',
       relay.url,

@@ -53,6 +53,7 @@ describe('relay mode against a real PDS firehose', () => {
     atkafka = await spawnAtkafka([
       'firehose',
       'relay',
+      '--no-event-metadata',
       '--relay-host',
       pds.pdsUrl,
       '--cursor',

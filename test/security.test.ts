@@ -112,7 +112,15 @@ describe('Kafka over SASL_SSL (real broker, CA made with openssl, SCRAM users fr
       const relay = await startReplayRelay({ frames: stream.frames })
       const topic = `secure-${user.mechanism.toLowerCase()}`
       const cursorFile = join(dir, `${topic}.json`)
-      const base = ['firehose', 'relay', '--relay-host', relay.url, '--output-topic', topic]
+      const base = [
+        'firehose',
+        'relay',
+        '--no-event-metadata',
+        '--relay-host',
+        relay.url,
+        '--output-topic',
+        topic,
+      ]
       const p =
         how === 'flags'
           ? await spawnAtkafka([...base, '--cursor-file', cursorFile, ...saslArgs(user)])
@@ -149,6 +157,7 @@ describe('Kafka over SASL_SSL (real broker, CA made with openssl, SCRAM users fr
       const p = await spawnAtkafka([
         'firehose',
         'relay',
+        '--no-event-metadata',
         '--relay-host',
         relay.url,
         '--output-topic',
@@ -176,6 +185,7 @@ describe('Kafka over SASL_SSL (real broker, CA made with openssl, SCRAM users fr
     const p = await spawnAtkafka([
       'firehose',
       'relay',
+      '--no-event-metadata',
       '--relay-host',
       relay.url,
       '--output-topic',
@@ -209,6 +219,7 @@ describe('Kafka over SASL_SSL (real broker, CA made with openssl, SCRAM users fr
     const p = await spawnAtkafka([
       'firehose',
       'relay',
+      '--no-event-metadata',
       '--relay-host',
       relay.url,
       '--output-topic',
@@ -332,6 +343,7 @@ describe('no secret ever printed (every mode, its logs at debug level, errors, -
       [
         'firehose',
         'relay',
+        '--no-event-metadata',
         '--relay-host',
         net.pdsUrl,
         '--output-topic',
@@ -353,6 +365,7 @@ describe('no secret ever printed (every mode, its logs at debug level, errors, -
       [
         'firehose',
         'tap',
+        '--no-event-metadata',
         '--tap-host',
         tap.url,
         '--tap-admin-password',
@@ -434,6 +447,7 @@ describe('no secret ever printed (every mode, its logs at debug level, errors, -
       [
         'firehose',
         'relay',
+        '--no-event-metadata',
         '--relay-host',
         net.pdsUrl,
         '--output-topic',
@@ -461,7 +475,15 @@ describe('no secret ever printed (every mode, its logs at debug level, errors, -
     assert.match(ozoneRefused, /^atkafka: OzoneAuthError: cannot log in/)
     const tapRefused = await runFailing(
       'tap, wrong Tap admin password',
-      ['firehose', 'tap', '--tap-host', tap.url, '--output-topic', 'secrets-x'],
+      [
+        'firehose',
+        'tap',
+        '--no-event-metadata',
+        '--tap-host',
+        tap.url,
+        '--output-topic',
+        'secrets-x',
+      ],
       { ...saslEnv(bob), ATKAFKA_TAP_ADMIN_PASSWORD: WRONG_TAP_PASSWORD },
       1,
     )
@@ -494,6 +516,7 @@ describe('no secret ever printed (every mode, its logs at debug level, errors, -
         [
           'firehose',
           'relay',
+          '--no-event-metadata',
           '--bootstrap-servers',
           '127.0.0.1:9',
           '--output-topic',
@@ -564,6 +587,7 @@ describe('the metrics server binds only where --metrics-listen-address says', ()
         [
           'firehose',
           'relay',
+          '--no-event-metadata',
           '--stdout',
           '--relay-host',
           relay.url,

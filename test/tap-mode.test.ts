@@ -23,6 +23,7 @@ import {
   httpGet,
   metricValue,
   spawnAtkafka,
+  metadataFlag,
 } from './support/atkafka.ts'
 import { validateEvent, validateOspreyEvent } from './support/schema.ts'
 
@@ -147,6 +148,7 @@ describe('tap mode against a real Tap', () => {
       [
         'firehose',
         'tap',
+        ...metadataFlag(extra),
         '--tap-host',
         tap.url,
         '--bootstrap-servers',
@@ -483,7 +485,7 @@ describe('tap mode against a real Tap', () => {
     const hana = await createAccount(pds.pdsUrl)
     const post = await createPost(hana, 'to stdout')
     const tap = await tapFor({ retryTimeout: '1s' })
-    const p = await spawnAtkafka(['firehose', 'tap', '--stdout'], {
+    const p = await spawnAtkafka(['firehose', 'tap', '--stdout', '--no-event-metadata'], {
       env: { ATKAFKA_TAP_HOST: tap.url },
     })
     procs.push(p)

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import { type EnrichConfig, enrichConfig } from '../enrich/config.ts'
 import { ConfigError } from '../errors.ts'
+import { COLLECTION_PATTERN_FORMS, isCollectionPattern } from '../filter.ts'
 import { type ListenAddress, parseListenAddress } from '../metrics-server.ts'
 import type { KafkaSecurity } from '../sink/kafka-client.ts'
 import type { Compression } from '../sink/kafka.ts'
@@ -39,7 +40,7 @@ export interface FirehoseConfig extends CommonConfig {
   format: FormatConfig
   watchedCollections: string[]
   ignoredCollections: string[]
-  /** eventMetadata lookups and service filters; absent without `--plc-host`. */
+  /** eventMetadata lookups and service filters; absent with `--no-event-metadata`. */
   enrich?: EnrichConfig
 }
 
@@ -120,9 +121,22 @@ export function commonConfig(v: Values): CommonConfig {
   }
 }
 
+/** A collection pattern list; a malformed pattern is refused with the accepted forms. */
+function collections(v: Values, flag: string, env: string): string[] {
+  const list = v.list(flag)
+  for (const p of list) {
+    if (!isCollectionPattern(p)) {
+      throw new ConfigError(
+        `invalid value "${p}" for --${flag} (${env}): expected ${COLLECTION_PATTERN_FORMS}`,
+      )
+    }
+  }
+  return list
+}
+
 export function firehoseConfig(v: Values): FirehoseConfig {
-  const watchedCollections = v.list('watched-collections')
-  const ignoredCollections = v.list('ignored-collections')
+  const watchedCollections = collections(v, 'watched-collections', 'ATKAFKA_WATCHED_COLLECTIONS')
+  const ignoredCollections = collections(v, 'ignored-collections', 'ATKAFKA_IGNORED_COLLECTIONS')
   if (watchedCollections.length > 0 && ignoredCollections.length > 0) {
     throw new ConfigError(
       '--watched-collections and --ignored-collections cannot be used together: give one list',

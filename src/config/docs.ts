@@ -1,3 +1,4 @@
+import { flagSynopsis } from './help.ts'
 import { type Command, OPTIONS, defaultFor } from './options.ts'
 
 const COMMAND_NAMES: Record<Command, string> = {
@@ -32,7 +33,7 @@ export function optionsTable(): string {
     '| --- | --- | --- | --- | --- |',
   ]
   for (const spec of OPTIONS) {
-    const flag = spec.kind === 'bool' ? `\`--${spec.flag}\`` : `\`--${spec.flag} <value>\``
+    const flag = `\`${flagSynopsis(spec)}\``
     const choices = spec.choices
       ? ` (one of ${spec.choices.map((c) => `\`${c}\``).join(', ')})`
       : ''

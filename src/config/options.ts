@@ -26,6 +26,8 @@ export interface OptionSpec {
   schemes?: readonly string[]
   /** Never echo the value (help, errors, logs). */
   secret?: boolean
+  /** Needed always, or only when producing to Kafka (not with `--stdout`). */
+  required?: 'always' | 'kafka'
 }
 
 const ALL: readonly Command[] = ['relay', 'tap', 'ozone', 'labels', 'jetstream']
@@ -37,8 +39,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'bootstrap-servers',
     env: 'ATKAFKA_BOOTSTRAP_SERVERS',
     kind: 'list',
-    description: 'Kafka bootstrap servers, comma separated (required unless --stdout)',
+    description:
+      'Kafka bootstrap servers as host:port, comma separated or repeated (required unless --stdout)',
     commands: ALL,
+    required: 'kafka',
   },
   {
     flag: 'output-topic',
@@ -46,6 +50,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     description: 'Kafka topic to produce to (required unless --stdout)',
     commands: ALL,
+    required: 'kafka',
   },
   {
     flag: 'topic-partitions',
@@ -193,7 +198,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ATKAFKA_CURSOR',
     kind: 'int',
     description:
-      'Start from this sequence number (jetstream: this time_us, in microseconds), ignoring the cursor file',
+      'Start from this sequence number (0 or more; jetstream: a time_us, in microseconds), ignoring the cursor file',
     commands: ['relay', 'labels', 'jetstream'],
     min: 0,
     max: Number.MAX_SAFE_INTEGER,
@@ -217,6 +222,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     description:
       'Labeler (an Ozone or any other) to subscribe to com.atproto.label.subscribeLabels on (required)',
     commands: ['labels'],
+    required: 'always',
   },
   // Tap source
   {
@@ -261,14 +267,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ATKAFKA_WATCHED_COLLECTIONS',
     kind: 'list',
     description:
-      'Only produce these collections (comma separated, app.bsky.* style wildcards; jetstream: sent as wantedCollections, at most 100)',
+      'Only produce these collections: NSIDs (app.bsky.feed.post) or namespaces (app.bsky or app.bsky.*), comma separated or repeated; * alone means every collection (jetstream: sent as wantedCollections, at most 100)',
     commands: FIREHOSE,
   },
   {
     flag: 'ignored-collections',
     env: 'ATKAFKA_IGNORED_COLLECTIONS',
     kind: 'list',
-    description: 'Never produce these collections (comma separated, app.bsky.* style wildcards)',
+    description:
+      'Never produce these collections: NSIDs (app.bsky.feed.post) or namespaces (app.bsky or app.bsky.*), comma separated or repeated; * alone means every collection',
     commands: FIREHOSE,
   },
   {
@@ -281,13 +288,22 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   // Event metadata (src/enrich)
   {
+    flag: 'event-metadata',
+    env: 'ATKAFKA_EVENT_METADATA',
+    kind: 'bool',
+    description:
+      'Add eventMetadata (DID document, pdsHost, handle, account age; profile with --api-host) to every event, as at-kafka; --no-event-metadata turns the lookups off',
+    commands: FIREHOSE,
+    default: 'true',
+  },
+  {
     flag: 'plc-host',
     env: 'ATKAFKA_PLC_HOST',
     kind: 'url',
     schemes: ['http:', 'https:'],
-    description:
-      'PLC directory for eventMetadata, e.g. https://plc.directory (turns on identity, account age and service filters)',
+    description: 'PLC directory of the eventMetadata lookups and the service filters',
     commands: FIREHOSE,
+    default: 'https://plc.directory',
   },
   {
     flag: 'api-host',
@@ -295,7 +311,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'url',
     schemes: ['http:', 'https:'],
     description:
-      'AppView for eventMetadata.profile (app.bsky.actor.getProfile), e.g. https://public.api.bsky.app (needs --plc-host)',
+      'AppView for eventMetadata.profile (app.bsky.actor.getProfile), e.g. https://public.api.bsky.app (default: no profiles)',
     commands: FIREHOSE,
   },
   {
@@ -303,7 +319,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ATKAFKA_WATCHED_SERVICES',
     kind: 'list',
     description:
-      'Only produce events of accounts whose PDS host matches (comma separated, *.bsky.network style wildcards; needs --plc-host)',
+      'Only produce events of accounts whose PDS host matches: host names (bsky.network, *.bsky.network), comma separated or repeated; * alone means every host (needs event metadata)',
     commands: FIREHOSE,
   },
   {
@@ -311,7 +327,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ATKAFKA_IGNORED_SERVICES',
     kind: 'list',
     description:
-      'Never produce events of accounts whose PDS host matches (comma separated, *.bsky.network style wildcards; needs --plc-host)',
+      'Never produce events of accounts whose PDS host matches: host names (bsky.network, *.bsky.network), comma separated or repeated; * alone means every host (needs event metadata)',
     commands: FIREHOSE,
   },
   {
@@ -427,6 +443,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     schemes: ['http:', 'https:'],
     description: 'PDS of the Ozone moderator account; Ozone is called through it (required)',
     commands: ['ozone'],
+    required: 'always',
   },
   {
     flag: 'identifier',
@@ -434,6 +451,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     description: 'Handle, DID or email of the moderator account (required)',
     commands: ['ozone'],
+    required: 'always',
   },
   {
     flag: 'password',
@@ -441,6 +459,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     description: 'Password of the moderator account (required; prefer the env var)',
     commands: ['ozone'],
+    required: 'always',
     secret: true,
   },
   {
@@ -449,6 +468,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     description: 'DID of the Ozone service, proxied to as <did>#atproto_labeler (required)',
     commands: ['ozone'],
+    required: 'always',
   },
   {
     flag: 'poll-interval',
@@ -486,7 +506,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     commands: ALL,
     default: 'false',
   },
+  {
+    flag: 'print-config',
+    kind: 'bool',
+    description:
+      'Print the effective configuration as JSON (secrets hidden) and exit without connecting',
+    commands: ALL,
+    default: 'false',
+  },
 ]
+
+/** The option of a flag name (without dashes). */
+export const OPTION_BY_FLAG: ReadonlyMap<string, OptionSpec> = new Map(
+  OPTIONS.map((o) => [o.flag, o]),
+)
 
 export function optionsFor(command: Command): OptionSpec[] {
   return OPTIONS.filter((o) => o.commands.includes(command))

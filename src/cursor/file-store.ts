@@ -60,6 +60,16 @@ export class AtomicFile {
   }
 }
 
+/**
+ * An empty cursor file is an error, never a start from the live stream: a file cut short (a full
+ * disk, a crash of the machine) would otherwise silently skip every event since the last save.
+ */
+export function emptyCursorFile(path: string, cursorFlag = true): CursorFileError {
+  return new CursorFileError(
+    `cursor file ${path} is empty; to start fresh, delete it${cursorFlag ? ' (or give --cursor <seq> to choose where)' : ''}`,
+  )
+}
+
 /** The relay cursor file: which relay, which seq. */
 export interface RelayCursor {
   host: string
@@ -90,7 +100,8 @@ export class RelayCursorFile implements CursorStore<RelayCursor> {
 
   async load(): Promise<RelayCursor | undefined> {
     const text = await this.#file.read()
-    if (text === undefined || text.trim() === '') return undefined
+    if (text === undefined) return undefined
+    if (text.trim() === '') throw emptyCursorFile(this.path)
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
@@ -100,6 +111,11 @@ export class RelayCursorFile implements CursorStore<RelayCursor> {
     const { host, seq } = (parsed ?? {}) as { host?: unknown; seq?: unknown }
     if (typeof host !== 'string' || typeof seq !== 'number' || !Number.isSafeInteger(seq)) {
       throw new CursorFileError(`cursor file ${this.path} has no valid "host" and "seq"`)
+    }
+    if (seq < 0) {
+      throw new CursorFileError(
+        `cursor file ${this.path} has a negative "seq" (${seq}): sequence numbers start at 0`,
+      )
     }
     return { host, seq }
   }

@@ -1,6 +1,6 @@
 import type { Values } from '../config/values.ts'
 import { ConfigError } from '../errors.ts'
-import { normalizeServicePattern } from './service-filter.ts'
+import { isServicePattern, normalizeServicePattern } from './service-filter.ts'
 
 export interface CacheConfig {
   /** Entries kept; the least recently used go first. */
@@ -8,7 +8,7 @@ export interface CacheConfig {
   ttlMs: number
 }
 
-/** Event metadata lookups and service filters; absent from the config when `--plc-host` is not given. */
+/** Event metadata lookups and service filters; absent from the config with `--no-event-metadata`. */
 export interface EnrichConfig {
   /** `http(s)://host[:port]`, no trailing slash. */
   plcHost: string
@@ -28,38 +28,30 @@ export interface EnrichConfig {
 }
 
 /**
- * The enrichment part of a firehose config, with at-kafka's rules: watched and ignored services
- * exclude each other, and both need a PLC host.
+ * The enrichment part of a firehose config. On by default with at-kafka's PLC
+ * (`https://plc.directory`); `--no-event-metadata` turns it off, and then the options that need
+ * the lookups (services, AppView) are refused rather than ignored. Watched and ignored services
+ * exclude each other.
  */
 export function enrichConfig(v: Values): EnrichConfig | undefined {
-  const watched = v.list('watched-services').map(normalizeServicePattern)
-  const ignored = v.list('ignored-services').map(normalizeServicePattern)
-  for (const [flag, list] of [
-    ['watched-services', watched],
-    ['ignored-services', ignored],
-  ] as const) {
-    if (list.some((p) => p === '')) {
-      throw new ConfigError(
-        `--${flag} has an empty pattern: expected host names such as *.bsky.network`,
-      )
-    }
-  }
+  const watched = validServices(v, 'watched-services', 'ATKAFKA_WATCHED_SERVICES')
+  const ignored = validServices(v, 'ignored-services', 'ATKAFKA_IGNORED_SERVICES')
   if (watched.length > 0 && ignored.length > 0) {
     throw new ConfigError(
       '--watched-services and --ignored-services cannot be used together: give one list',
     )
   }
-  const plcHost = v.str('plc-host')
+  const plcHost = v.reqStr('plc-host')
   const apiHost = v.str('api-host')
-  if (plcHost === undefined) {
+  if (!v.bool('event-metadata')) {
     if (watched.length > 0 || ignored.length > 0) {
       throw new ConfigError(
-        '--watched-services/--ignored-services need --plc-host (ATKAFKA_PLC_HOST): the PDS host comes from the DID document',
+        '--watched-services/--ignored-services need event metadata (the PDS host comes from the DID document): drop --no-event-metadata (ATKAFKA_EVENT_METADATA=false)',
       )
     }
     if (apiHost !== undefined) {
       throw new ConfigError(
-        '--api-host (ATKAFKA_API_HOST) needs --plc-host (ATKAFKA_PLC_HOST): profiles are part of eventMetadata',
+        '--api-host (ATKAFKA_API_HOST) needs event metadata (profiles are part of it): drop --no-event-metadata (ATKAFKA_EVENT_METADATA=false)',
       )
     }
     return undefined
@@ -82,6 +74,19 @@ export function enrichConfig(v: Values): EnrichConfig | undefined {
     auditCache: cache('audit'),
     profileCache: cache('profile'),
   }
+}
+
+/** A service pattern list, normalised; a pattern that names no host is refused. */
+function validServices(v: Values, flag: string, env: string): string[] {
+  return v.list(flag).map((raw) => {
+    const p = normalizeServicePattern(raw)
+    if (!isServicePattern(p)) {
+      throw new ConfigError(
+        `invalid value "${raw}" for --${flag} (${env}): expected host names such as bsky.network or *.bsky.network, or * alone for every host`,
+      )
+    }
+    return p
+  })
 }
 
 function stripSlash(url: string): string {

@@ -21,9 +21,18 @@ export function normalizeServicePattern(pattern: string): string {
   return p
 }
 
-/** Whether `hostname` is one of `patterns` or below one of them. */
+const HOST_NAME =
+  /^(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/
+
+/** Whether a normalised pattern is `*` (every host), a host name, or a bracketed IPv6 address. */
+export function isServicePattern(pattern: string): boolean {
+  return pattern === '*' || HOST_NAME.test(pattern) || /^\[[0-9a-f:.]+\]$/.test(pattern)
+}
+
+/** Whether `hostname` is one of `patterns` or below one of them; `*` matches every host. */
 function compileMatcher(patterns: readonly string[]): ServiceFilter {
   const set = new Set(patterns.map(normalizeServicePattern).filter((p) => p !== ''))
+  if (set.has('*')) return () => true
   return (hostname) => {
     const host = hostname.toLowerCase()
     if (set.has(host)) return true

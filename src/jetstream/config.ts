@@ -35,23 +35,17 @@ export function normalizeJetstreamHost(raw: string): string {
   return url.toString().replace(/\/+$/, '')
 }
 
-const NSID = /^[a-zA-Z]([a-zA-Z0-9-]{0,62})?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,62})?)+$/
-
 /**
- * `--watched-collections` as Jetstream's `wantedCollections`: a full NSID (three segments or
- * more) is sent as is, a namespace (`app.bsky`, `app.bsky.*`) as `app.bsky.*`.
+ * `--watched-collections` (already checked by the firehose config) as Jetstream's
+ * `wantedCollections`: a full NSID (three segments or more) is sent as is, a namespace
+ * (`app.bsky`, `app.bsky.*`) as `app.bsky.*`; `*` alone asks for everything (no filter).
  */
 export function wantedCollectionsOf(watched: readonly string[]): string[] {
   const out = new Set<string>()
   for (const raw of watched) {
-    const wildcard = raw.trim().endsWith('*')
     const p = normalizeCollectionPattern(raw)
-    if (p === '' || !NSID.test(p)) {
-      throw new ConfigError(
-        `invalid collection "${raw}" for --watched-collections: expected an NSID such as app.bsky.feed.post or a namespace such as app.bsky.*`,
-      )
-    }
-    out.add(wildcard || p.split('.').length < 3 ? `${p}.*` : p)
+    if (p === '*') return []
+    out.add(raw.trim().endsWith('*') || p.split('.').length < 3 ? `${p}.*` : p)
   }
   if (out.size > MAX_WANTED_COLLECTIONS) {
     throw new ConfigError(

@@ -1,4 +1,9 @@
-import { AtomicFile, type CursorStore, CursorFileError } from '../cursor/file-store.ts'
+import {
+  AtomicFile,
+  type CursorStore,
+  CursorFileError,
+  emptyCursorFile,
+} from '../cursor/file-store.ts'
 
 /** What the Jetstream cursor file holds: the instance, and the `time_us` Kafka acknowledged. */
 export interface JetstreamCursor {
@@ -26,7 +31,8 @@ export class JetstreamCursorFile implements CursorStore<JetstreamCursor> {
 
   async load(): Promise<JetstreamCursor | undefined> {
     const text = await this.#file.read()
-    if (text === undefined || text.trim() === '') return undefined
+    if (text === undefined) return undefined
+    if (text.trim() === '') throw emptyCursorFile(this.path, false)
     let parsed: unknown
     try {
       parsed = JSON.parse(text)

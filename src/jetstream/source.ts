@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { PROGRESS_INTERVAL_MS } from '../service.ts'
-import type { Source, SourceContext } from '../source/port.ts'
+import type { Source, SourceContext, SourceStatus } from '../source/port.ts'
 import { WebSocketSource } from '../source/websocket.ts'
 import { SUBSCRIBE_PATH } from './config.ts'
 import { parseJetstreamEvent } from './event.ts'
@@ -96,6 +96,10 @@ export class JetstreamSource implements Source<number> {
 
   get connected(): boolean {
     return this.#ws.connected
+  }
+
+  get status(): SourceStatus {
+    return this.#ws.status
   }
 
   pause(): void {

@@ -1,4 +1,9 @@
-import { AtomicFile, type CursorStore, CursorFileError } from '../cursor/file-store.ts'
+import {
+  AtomicFile,
+  type CursorStore,
+  CursorFileError,
+  emptyCursorFile,
+} from '../cursor/file-store.ts'
 import type { OzonePosition } from './dedup.ts'
 
 /** What the Ozone cursor file holds. */
@@ -16,11 +21,11 @@ export interface OzoneCursor {
  *   — every event created before `createdAfter` was produced, and so were the listed ids.
  * - at-kafka's plain text: one RFC 3339 timestamp, the last produced `createdAt` + 1 ms
  *   (`ozone-cursor.txt`). Read as "every event created before it was produced".
- * Returns `undefined` for an empty file.
+ * An empty file is an error (see {@link emptyCursorFile}).
  */
-export function parseOzoneCursor(text: string, path: string): OzoneCursor | undefined {
+export function parseOzoneCursor(text: string, path: string): OzoneCursor {
   const trimmed = text.trim()
-  if (trimmed === '') return undefined
+  if (trimmed === '') throw emptyCursorFile(path, false)
   if (!trimmed.startsWith('{')) {
     const ms = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i.test(trimmed)
       ? Date.parse(trimmed)

@@ -1,12 +1,21 @@
-import { CompressionTypes, type Kafka, type Producer } from './kafkajs.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { FatalError, errorMessage } from '../errors.ts'
+import { errorMessage } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { backoffDelay } from '../backoff.ts'
-import { ensureTopic } from './kafka-client.ts'
-import { FastDefaultPartitioner, murmur2 } from './partitioner.ts'
+import { murmur2 } from './partitioner.ts'
+import {
+  type KafkaFatalError,
+  ProduceError,
+  type Producer,
+  type ProducerClient,
+  type ProduceRecord,
+  errorKind,
+  toKafkaFatalError,
+} from './producer.ts'
 import { Group, Outstanding, type OutMessage, type Sink, connectWithRetry } from './sink.ts'
+
+export { KafkaFatalError } from './producer.ts'
 
 export type Compression = 'none' | 'gzip'
 
@@ -17,11 +26,11 @@ export type KafkaSinkMetrics = Pick<
 >
 
 export interface KafkaSinkOptions {
-  kafka: Kafka
+  /** The Kafka client library (one adapter of the Producer port). */
+  client: ProducerClient
   topic: string
   partitions: number
   replicationFactor: number
-  compression: Compression
   logger: Logger
   metrics: KafkaSinkMetrics
   /** Called when the sink can never succeed (e.g. authentication or authorisation refused). */
@@ -45,69 +54,26 @@ export interface KafkaSinkOptions {
    * their number divides the topic's partition count each owns whole partitions.
    */
   producers?: number
+  /** Base of the backoff between retries of a failed batch (default 200 ms, growing to 10 s). */
+  retryBaseMs?: number
 }
 
-interface Entry {
-  key: string
-  value: string
+interface Entry extends ProduceRecord {
   group: Group
 }
 
 /** A produce request unanswered for this long makes the sink not ready (a broker that hangs). */
 const STALLED_MS = 5000
 
-/** Errors that no retry can fix. */
-const FATAL_TYPES = new Set([
-  'TOPIC_AUTHORIZATION_FAILED',
-  'CLUSTER_AUTHORIZATION_FAILED',
-  'SASL_AUTHENTICATION_FAILED',
-  'ILLEGAL_SASL_STATE',
-  'UNSUPPORTED_SASL_MECHANISM',
-  'INVALID_TOPIC_EXCEPTION',
-])
-
-function errorType(err: unknown): string | undefined {
-  const type = (err as { type?: unknown }).type
-  return typeof type === 'string' ? type : undefined
-}
-
-/** Kafka refused us in a way no retry can fix: credentials, authorisation, an invalid topic. */
-export class KafkaFatalError extends FatalError {
-  override name = 'KafkaFatalError'
-}
-
-/**
- * The error, or the first of its causes, that no retry can fix. KafkaJS wraps the error of the
- * broker (e.g. in KafkaJSNonRetriableError or KafkaJSNumberOfRetriesExceeded), so walk `cause`.
- */
-function fatalCause(err: unknown): Error | undefined {
-  let e: unknown = err
-  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
-    if (e.name === 'KafkaJSSASLAuthenticationError') return e
-    const type = errorType(e)
-    if (type !== undefined && FATAL_TYPES.has(type)) return e
-    e = e.cause
-  }
-  return undefined
-}
-
+/** Whether `err` (from a {@link ProducerClient} or {@link Producer}) is one no retry can fix. */
 export function isFatalKafkaError(err: unknown): boolean {
-  return fatalCause(err) !== undefined
-}
-
-/** One clear line for a fatal Kafka error (never the credentials themselves). */
-export function toKafkaFatalError(err: unknown): KafkaFatalError {
-  const cause = fatalCause(err) ?? err
-  const message =
-    cause instanceof Error && cause.name === 'KafkaJSSASLAuthenticationError'
-      ? `Kafka rejected the SASL credentials (check --kafka-sasl-mechanism, --kafka-sasl-username and --kafka-sasl-password): ${errorMessage(cause)}`
-      : `Kafka refused the request (${errorType(cause) ?? 'error'}): ${errorMessage(cause)}`
-  return new KafkaFatalError(message, { cause: err })
+  return errorKind(err) === 'fatal'
 }
 
 /**
- * KafkaJS producer behind the {@link Sink} interface. Idempotent, acks from all in-sync
- * replicas, murmur2 key partitioning (the same partitions as the Java client and at-kafka).
+ * Kafka behind the {@link Sink} interface, on the {@link ProducerClient} port. Idempotent, acks
+ * from all in-sync replicas, murmur2 key partitioning (the same partitions as the Java client and
+ * at-kafka).
  * Messages are spread over {@link KafkaSinkOptions.producers} lanes by key; each lane has its own
  * producer with exactly one produce request in flight, and a failed batch is retried before
  * anything after it in that lane, so per-key order holds even across retries; messages written
@@ -155,11 +121,11 @@ export class KafkaSink implements Sink {
 
   /** Connect and create the topic if missing; retries until `signal` aborts, unless fatal. */
   async start(signal: AbortSignal): Promise<void> {
-    const { kafka, topic, partitions, replicationFactor } = this.#opts
+    const { client, topic, partitions, replicationFactor } = this.#opts
     await connectWithRetry(
       async () => {
         try {
-          const created = await ensureTopic(kafka, topic, partitions, replicationFactor)
+          const created = await client.ensureTopic(topic, partitions, replicationFactor)
           if (created) this.#log.info({ topic, partitions, replicationFactor }, 'created topic')
           await Promise.all(this.#lanes.map((l) => l.connect()))
         } catch (err) {
@@ -170,7 +136,8 @@ export class KafkaSink implements Sink {
       {
         signal,
         logger: this.#log,
-        fatal: (err) => (isFatalKafkaError(err) ? toKafkaFatalError(err) : undefined),
+        fatal: (err) =>
+          err instanceof ProduceError && err.kind === 'fatal' ? toKafkaFatalError(err) : undefined,
       },
     )
     this.#connected = true
@@ -181,12 +148,13 @@ export class KafkaSink implements Sink {
   write(messages: readonly OutMessage[], done: () => void): void {
     const group = new Group(messages.length, done)
     const lanes = this.#lanes
+    const topic = this.#opts.topic
     if (lanes.length === 1) {
-      for (const m of messages) lanes[0]!.push({ key: m.key, value: m.value, group })
+      for (const m of messages) lanes[0]!.push({ topic, key: m.key, value: m.value, group })
     } else {
       for (const m of messages) {
         const lane = lanes[(murmur2(m.key) & 0x7fffffff) % lanes.length]!
-        lane.push({ key: m.key, value: m.value, group })
+        lane.push({ topic, key: m.key, value: m.value, group })
       }
     }
     this.#pending.add(messages.length)
@@ -205,6 +173,7 @@ export class KafkaSink implements Sink {
     this.#stop.abort()
     this.#connected = false
     await Promise.all(this.#lanes.map((l) => l.disconnect()))
+    await this.#opts.client.close()
   }
 }
 
@@ -243,8 +212,13 @@ class Lane {
   }
 
   async connect(): Promise<void> {
-    const producer = this.#newProducer()
-    await producer.connect()
+    const producer = this.#s.opts.client.createProducer()
+    try {
+      await producer.connect()
+    } catch (err) {
+      await producer.close()
+      throw err
+    }
     this.#producer = producer
     this.#ready = true
   }
@@ -253,7 +227,7 @@ class Lane {
     this.#ready = false
     const producer = this.#producer
     this.#producer = undefined
-    await producer?.disconnect().catch(() => {})
+    await producer?.close()
   }
 
   push(entry: Entry): void {
@@ -265,18 +239,6 @@ class Lane {
     if (!this.#sending && this.#producer !== undefined && this.#head < this.#queue.length) {
       void this.#pump()
     }
-  }
-
-  #newProducer(): Producer {
-    return this.#s.opts.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: FastDefaultPartitioner,
-      // Few retries inside KafkaJS: a failure surfaces within about a second (so /ready turns
-      // 503 at once) and the lane's own loop retries the same batch, in order, for as long as it takes.
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
-    })
   }
 
   #takeBatch(): Entry[] {
@@ -316,20 +278,13 @@ class Lane {
   }
 
   async #sendWithRetry(batch: Entry[]): Promise<void> {
-    const { metrics, topic } = this.#s.opts
+    const { metrics } = this.#s.opts
     const stop = this.#s.stop
-    const compression =
-      this.#s.opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now()
       try {
         this.#requestSince = t0
-        await this.#producer!.send({
-          topic,
-          acks: -1,
-          compression,
-          messages: batch.map((e) => ({ key: e.key, value: e.value })),
-        }).finally(() => (this.#requestSince = undefined))
+        await this.#producer!.send(batch).finally(() => (this.#requestSince = undefined))
         metrics.produceLatency.observe((performance.now() - t0) / 1000)
         metrics.producedEvents.inc({ status: 'ok' }, batch.length)
         if (!this.#ready) this.#log.info('Kafka is accepting messages again')
@@ -337,19 +292,27 @@ class Lane {
         this.#s.acknowledged(batch)
         return
       } catch (err) {
-        if (errorType(err) === 'MESSAGE_TOO_LARGE') {
+        const kind = errorKind(err)
+        const acked = err instanceof ProduceError ? err.acknowledged : []
+        if (acked.length > 0 && acked.length < batch.length) {
+          const done = new Set(acked)
+          this.#s.opts.metrics.producedEvents.inc({ status: 'ok' }, done.size)
+          this.#s.acknowledged(batch.filter((_, i) => done.has(i)))
+          batch = batch.filter((_, i) => !done.has(i))
+        }
+        if (kind === 'too-large') {
           await this.#splitTooLarge(batch, err)
           return
         }
-        if (isFatalKafkaError(err)) {
+        if (kind === 'fatal') {
           this.#ready = false
-          this.#s.fatal(toKafkaFatalError(err))
+          this.#s.fatal(toKafkaFatalError(err as ProduceError))
           return
         }
         if (stop.aborted) return
         this.#ready = false
         metrics.produceRetries.inc()
-        const delay = backoffDelay(attempt, 200, 10000)
+        const delay = backoffDelay(attempt, this.#s.opts.retryBaseMs ?? 200, 10000)
         this.#log.warn(
           { err: errorMessage(err), messages: batch.length, attempt, retryInMs: delay },
           'produce failed, retrying the same batch',
@@ -386,8 +349,8 @@ class Lane {
   /** A fresh producer (new producer id) after repeated failures, e.g. a broker that lost state. */
   async #resetProducer(): Promise<void> {
     const old = this.#producer
-    this.#producer = this.#newProducer()
-    await old?.disconnect().catch(() => {})
+    this.#producer = this.#s.opts.client.createProducer()
+    await old?.close()
     await this.#producer.connect().catch((err: unknown) => {
       this.#log.debug({ err: errorMessage(err) }, 'reconnecting producer failed')
     })

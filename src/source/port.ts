@@ -21,6 +21,12 @@ export interface SourceItem<P> {
   done?: () => void
 }
 
+/** Whether a source is connected to its peer and, while not, why the last connection failed. */
+export interface SourceStatus {
+  state: 'connected' | 'connecting' | 'reconnecting'
+  lastError?: string
+}
+
 /** What a source is given by the runner while it runs. */
 export interface SourceContext<P> {
   /** The position the run started from: the saved cursor, or one given on the command line. */
@@ -39,6 +45,8 @@ export interface SourceContext<P> {
 export interface Source<P> {
   /** Connected to the peer (part of `/ready`). */
   readonly connected: boolean
+  /** The connection's state for the progress line (sources with a connection). */
+  readonly status?: SourceStatus
   /** Before the output starts (e.g. check credentials); false ends the run. */
   prepare?(signal: AbortSignal): Promise<boolean>
   /** Read from the peer and {@link SourceContext.emit} units until `signal` aborts. */

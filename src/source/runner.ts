@@ -31,6 +31,8 @@ export async function runSource<P>(service: Service, opts: RunSourceOptions<P>):
   const { source, cursor } = opts
   if (cursor !== undefined) await cursor.checkWritable()
   const start: P | undefined = cursor === undefined ? undefined : await cursor.start()
+  // The cursor gauges show the loaded position from the start.
+  if (start !== undefined) cursor?.onSaved?.(start)
 
   /** Events acknowledged when each cursor value was taken (for the replay bound). */
   const ackedAt = new Map<P, number>()
@@ -140,10 +142,14 @@ export async function runSource<P>(service: Service, opts: RunSourceOptions<P>):
     run: (signal) => source.run(signal, { start, emit, observe: observed }),
     pipeline,
     progress: () => {
+      const status = source.status
+      const up = status === undefined || status.state === 'connected'
       const fields = {
+        ...(up ? {} : status),
         ...source.progress?.(),
         eventsPerSec: Math.round(events / (PROGRESS_INTERVAL_MS / 1000)),
-        lagSeconds: Math.round(lag * 10) / 10,
+        // No lag while no connection is up: 0 would read as "caught up".
+        ...(up ? { lagSeconds: Math.round(lag * 10) / 10 } : {}),
         ...(cursor === undefined ? {} : { cursor: cursor.show(lastCommitted) }),
         inFlight: pipeline.inFlight,
       }

@@ -5,6 +5,7 @@ import { errorMessage } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { IdleWatch } from './idle.ts'
+import type { SourceStatus } from './port.ts'
 
 /** Largest frame accepted: the firehose allows 5 MB, a JSON record 2 MB; this leaves headroom. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024
@@ -85,6 +86,8 @@ export class WebSocketSource {
   #paused = false
   #stopped = false
   #connected = false
+  #everConnected = false
+  #lastError: string | undefined
   #connections = 0
   #backlog: Array<[Buffer, boolean, WsConnection]> = []
   #idle: IdleWatch | undefined
@@ -98,6 +101,15 @@ export class WebSocketSource {
 
   get connected(): boolean {
     return this.#connected
+  }
+
+  /** For the progress line: the connection's state and, while down, why the last one failed. */
+  get status(): SourceStatus {
+    if (this.#connected) return { state: 'connected' }
+    return {
+      state: this.#everConnected ? 'reconnecting' : 'connecting',
+      ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }),
+    }
   }
 
   pause(): void {
@@ -232,6 +244,8 @@ export class WebSocketSource {
         openedAt = Date.now()
         conn.open = true
         this.#connected = true
+        this.#everConnected = true
+        this.#lastError = undefined
         this.#metrics.connected.set(1)
         this.#log.info({ connection: conn.id }, `connected to ${peer}`)
         this.#opts.onOpen?.(conn)
@@ -256,6 +270,7 @@ export class WebSocketSource {
               ? 'frame-too-large'
               : 'error'
         }
+        this.#lastError = errorMessage(err)
         this.#log.warn({ err: errorMessage(err), status }, `${peer} connection error`)
       })
       ws.on('close', (code, why) => {
@@ -270,6 +285,7 @@ export class WebSocketSource {
         if (this.#ws === ws) this.#ws = undefined
         if (this.#idle === idle) this.#idle = undefined
         if (reason === 'closed') reason = closeReason(code)
+        if (reason !== 'error') this.#lastError = `connection closed (${reason})`
         this.#log.info(
           { connection: conn.id, code, reason: why.toString() },
           `${peer} connection closed`,

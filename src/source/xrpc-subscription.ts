@@ -4,7 +4,7 @@ import { FrameError } from '../firehose/frame.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
 import { PROGRESS_INTERVAL_MS } from '../service.ts'
-import type { Source, SourceContext, SourceCursor } from './port.ts'
+import type { Source, SourceContext, SourceCursor, SourceStatus } from './port.ts'
 import { WebSocketSource, subscribeUrl } from './websocket.ts'
 
 /** What one binary frame of a seq-numbered subscription amounts to. */
@@ -72,6 +72,10 @@ export class XrpcSubscription implements Source<number> {
 
   get connected(): boolean {
     return this.#ws.connected
+  }
+
+  get status(): SourceStatus {
+    return this.#ws.status
   }
 
   pause(): void {

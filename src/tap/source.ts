@@ -1,7 +1,7 @@
 import { AtKafkaError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
-import type { Source, SourceContext } from '../source/port.ts'
+import type { Source, SourceContext, SourceStatus } from '../source/port.ts'
 import { WebSocketSource, type WsConnection } from '../source/websocket.ts'
 import type { AckSender } from './acks.ts'
 import { parseTapEvent } from './event.ts'
@@ -90,6 +90,10 @@ export class TapSource implements Source<never> {
 
   get connected(): boolean {
     return this.#ws.connected
+  }
+
+  get status(): SourceStatus {
+    return this.#ws.status
   }
 
   pause(): void {

@@ -102,6 +102,7 @@ describe('fault: tap mode killed before acking', () => {
       const p = await spawnAtkafka([
         'firehose',
         'tap',
+        '--no-event-metadata',
         '--tap-host',
         tap.url,
         '--bootstrap-servers',

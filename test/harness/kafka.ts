@@ -1,10 +1,17 @@
-// A real single-node Apache Kafka broker (KRaft, broker + controller in one JVM) for tests
-// and local runs, started from the Maven Central jars that scripts/kafka/fetch.sh copies into
-// .cache/kafka/libs. No Docker.
+// A real Apache Kafka broker (KRaft, broker + controller in one JVM) for tests and local runs,
+// started from the Maven Central jars that scripts/kafka/fetch.sh copies into
+// .cache/kafka/<version>/libs. No Docker.
 //
 //   const broker = await startKafka()
 //   // ... use broker.bootstrap ('127.0.0.1:<port>') ...
 //   await broker.stop()
+//
+// The version is KAFKA_VERSION (default DEFAULT_KAFKA_VERSION, a Kafka 4.x); any version with a
+// scripts/kafka/<version>/pom.xml works (3.9.2 too). What differs between 3.x and 4.x lives
+// here: 4.x logs through log4j2 (`-Dlog4j2.configurationFile`, log4j2 properties syntax), 3.x
+// through reload4j (`-Dlog4j.configuration`); some tools moved from kafka_2.13 (`kafka.*`) to
+// kafka-tools (`org.apache.kafka.tools.*`), see kafkaToolClass(). server.properties keys and
+// `kafka-storage format` (SCRAM users included) are the same.
 //
 // The broker runs in its own process group with its output in a log file. It is killed when
 // this process exits, and a small watchdog kills it if this process dies without running its
@@ -12,7 +19,7 @@
 
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { createHash, randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, closeSync } from 'node:fs'
 import { readFileSync } from 'node:fs'
 import { rmSync, writeFileSync } from 'node:fs'
@@ -24,15 +31,61 @@ import { Kafka, logLevel } from 'kafkajs'
 import type { Admin, IHeaders } from 'kafkajs'
 
 const repoRoot = resolve(import.meta.dirname, '..', '..')
-const libsDir = join(repoRoot, '.cache', 'kafka', 'libs')
 const fetchScript = join(repoRoot, 'scripts', 'kafka', 'fetch.sh')
-const pomFile = join(repoRoot, 'scripts', 'kafka', 'pom.xml')
+
+/** The broker `npm test`, `npm run kafka` and the bench run unless KAFKA_VERSION says otherwise.
+ * Keep in step with `default_version` in scripts/kafka/fetch.sh. */
+export const DEFAULT_KAFKA_VERSION = '4.4.0'
+
+/** The Kafka version to run: KAFKA_VERSION, else DEFAULT_KAFKA_VERSION. */
+export function kafkaVersion(): string {
+  const v = process.env.KAFKA_VERSION?.trim()
+  return v === undefined || v === '' ? DEFAULT_KAFKA_VERSION : v
+}
+
+function majorOf(version: string): number {
+  return Number(version.split('.')[0])
+}
+
+/** Java tools the tests use, by their short name. */
+export type KafkaTool = 'StorageTool' | 'ConsoleConsumer' | 'DumpLogSegments' | 'ConfigCommand'
+
+/**
+ * The main class of a Kafka tool in a given version: DumpLogSegments and ConfigCommand moved
+ * from kafka_2.13 (`kafka.tools` / `kafka.admin`, 3.x) to kafka-tools (`org.apache.kafka.tools`,
+ * 4.x); ConsoleConsumer is in kafka-tools in both; StorageTool in kafka_2.13 in both.
+ */
+export function kafkaToolClass(tool: KafkaTool, version: string = kafkaVersion()): string {
+  const v4 = majorOf(version) >= 4
+  switch (tool) {
+    case 'StorageTool':
+      return 'kafka.tools.StorageTool'
+    case 'ConsoleConsumer':
+      return 'org.apache.kafka.tools.consumer.ConsoleConsumer'
+    case 'DumpLogSegments':
+      return v4 ? 'org.apache.kafka.tools.DumpLogSegments' : 'kafka.tools.DumpLogSegments'
+    case 'ConfigCommand':
+      return v4 ? 'org.apache.kafka.tools.ConfigCommand' : 'kafka.admin.ConfigCommand'
+  }
+}
+
+function libsDirOf(version: string): string {
+  return join(repoRoot, '.cache', 'kafka', version, 'libs')
+}
+
+function pomFileOf(version: string): string {
+  return join(repoRoot, 'scripts', 'kafka', version, 'pom.xml')
+}
 
 const READY_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 30_000
 const JVM_ARGS = ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', '-Djava.awt.headless=true']
 
 export interface KafkaBroker {
+  /** The Kafka version it runs, e.g. `4.4.0`. */
+  readonly version: string
+  /** `node.id` (1 for a single broker). */
+  readonly nodeId: number
   /** `127.0.0.1:<port>`, for KafkaJS `brokers` or `KAFKA_BOOTSTRAP_SERVERS`. */
   readonly bootstrap: string
   readonly port: number
@@ -57,6 +110,8 @@ export interface ExtraListener {
 }
 
 export interface StartKafkaOptions {
+  /** Kafka version (a scripts/kafka/<version>/pom.xml). Default: kafkaVersion(). */
+  version?: string
   /** Where the data, server.properties and (by default) the log go. Default: a new temp dir,
    * removed when this process exits. An existing, formatted dir is reused. */
   dataDir?: string
@@ -72,6 +127,12 @@ export interface StartKafkaOptions {
   extraListeners?: ExtraListener[]
   /** Added to `kafka-storage format`, e.g. `['--add-scram', 'SCRAM-SHA-256=[name=u,password=p]']`. */
   formatArgs?: string[]
+  /** JVM options (heap etc.). Default: `-Xms256m -Xmx768m`, G1. */
+  jvmArgs?: readonly string[]
+  /** One node of a multi-node cluster (see startKafkaCluster): its id, its controller port, the
+   * quorum's voters (`1@127.0.0.1:<cport>,2@...`) and the cluster id all nodes are formatted
+   * with. Default: a single node, id 1, voting alone. */
+  node?: { id: number; controllerPort: number; voters: string; clusterId: string }
 }
 
 export interface ConsumedMessage {
@@ -97,58 +158,98 @@ export interface ConsumeAllOptions {
 // ---------------------------------------------------------------------------------------
 // Jars
 
-function pomHash(): string {
-  return createHash('sha256').update(readFileSync(pomFile)).digest('hex')
-}
-
-function jarsReady(): boolean {
+function jarsReady(version: string): boolean {
   try {
-    return readFileSync(join(libsDir, '.complete'), 'utf8').trim() === pomHash()
+    const hash = createHash('sha256')
+      .update(readFileSync(pomFileOf(version)))
+      .digest('hex')
+    return readFileSync(join(libsDirOf(version), '.complete'), 'utf8').trim() === hash
   } catch {
     return false
   }
 }
 
-/** Make sure .cache/kafka/libs holds the broker jars (runs scripts/kafka/fetch.sh if not). */
-export async function ensureKafkaJars(): Promise<string> {
-  if (jarsReady()) return libsDir
-  const { code, output } = await run('bash', [fetchScript], { cwd: repoRoot })
-  if (code !== 0 || !jarsReady()) {
-    throw new Error(`scripts/kafka/fetch.sh failed (exit ${code}):\n${output.trim()}`)
+/** Make sure .cache/kafka/<version>/libs holds the broker jars (runs scripts/kafka/fetch.sh
+ * if not); returns that directory. */
+export async function ensureKafkaJars(version: string = kafkaVersion()): Promise<string> {
+  if (!existsSync(pomFileOf(version))) {
+    throw new Error(
+      `unknown Kafka version ${version}: no scripts/kafka/${version}/pom.xml ` +
+        `(KAFKA_VERSION=${process.env.KAFKA_VERSION ?? ''})`,
+    )
   }
-  return libsDir
+  if (jarsReady(version)) return libsDirOf(version)
+  const { code, output } = await run('bash', [fetchScript, version], { cwd: repoRoot })
+  if (code !== 0 || !jarsReady(version)) {
+    throw new Error(`scripts/kafka/fetch.sh ${version} failed (exit ${code}):\n${output.trim()}`)
+  }
+  return libsDirOf(version)
 }
 
 // ---------------------------------------------------------------------------------------
 // Processes
 
+interface RunResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  /** stdout and stderr interleaved as they came. */
+  output: string
+}
+
 function run(
   cmd: string,
   args: string[],
-  opts: { cwd?: string } = {},
-): Promise<{ code: number | null; stdout: string; output: string }> {
+  opts: { cwd?: string; input?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: 'pipe' })
     let stdout = ''
+    let stderr = ''
     let output = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d
       output += d
     })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+      output += d
+    })
+    child.stdin.on('error', () => {})
+    child.stdin.end(opts.input ?? '')
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs)
     child.on('error', (err: NodeJS.ErrnoException) => {
+      if (timer) clearTimeout(timer)
       reject(
         err.code === 'ENOENT'
           ? new Error(`${cmd} not found on PATH (Kafka needs Java 17+ and Maven)`)
           : err,
       )
     })
-    child.on('close', (code) => resolvePromise({ code, stdout, output }))
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer)
+      resolvePromise({ code, signal, stdout, stderr, output })
+    })
   })
 }
 
-function javaArgs(libs: string, logConfig: string, main: string, args: string[]): string[] {
-  return [...JVM_ARGS, `-Dlog4j.configuration=file:${logConfig}`, '-cp', `${libs}/*`, main, ...args]
+function javaArgs(
+  version: string,
+  libs: string,
+  logConfig: string,
+  main: string,
+  args: string[],
+  jvm: readonly string[] = JVM_ARGS,
+): string[] {
+  const logFlag =
+    majorOf(version) >= 4
+      ? `-Dlog4j2.configurationFile=${logConfig}`
+      : `-Dlog4j.configuration=file:${logConfig}`
+  return [...jvm, logFlag, '-cp', `${libs}/*`, main, ...args]
 }
 
 /** Brokers (and temp dirs) to clean up when this process exits. */
@@ -263,12 +364,13 @@ function serverProperties(
   logDir: string,
   extra: Record<string, string>,
   extraListeners: ExtraListener[] = [],
+  node: { id: number; voters: string } = { id: 1, voters: `1@127.0.0.1:${controllerPort}` },
 ): string {
   const more = (f: (l: ExtraListener) => string) => extraListeners.map((l) => `,${f(l)}`).join('')
   const props: Record<string, string> = {
     'process.roles': 'broker,controller',
-    'node.id': '1',
-    'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
+    'node.id': String(node.id),
+    'controller.quorum.voters': node.voters,
     listeners:
       `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}` +
       more((l) => `${l.name}://127.0.0.1:${l.port}`),
@@ -304,23 +406,50 @@ function serverProperties(
   )
 }
 
-const LOG4J_PROPERTIES = `log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-log4j.logger.org.apache.kafka.controller=INFO
-log4j.logger.kafka.log.LogCleaner=WARN
-`
+/** Quieter than Kafka's defaults: the request and state-change loggers at WARN. */
+const QUIET_LOGGERS: Record<string, string> = {
+  'kafka.request.logger': 'WARN',
+  'state.change.logger': 'WARN',
+  'org.apache.kafka.controller': 'INFO',
+  'kafka.log.LogCleaner': 'WARN',
+}
 
-/** For kafka-storage: warnings only, on stderr (its stdout is the answer). */
-const TOOLS_LOG4J_PROPERTIES = `log4j.rootLogger=WARN, stderr
-log4j.appender.stderr=org.apache.log4j.ConsoleAppender
-log4j.appender.stderr.Target=System.err
-log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
-log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
-`
+/**
+ * The broker's (`stream: 'stdout'`, INFO) or a tool's (`'stderr'`, WARN: a tool's stdout is
+ * its answer) logging config, in the syntax of the version's backend: log4j2 properties for
+ * Kafka 4.x, log4j 1 (reload4j) properties for 3.x.
+ */
+function logConfig(version: string, stream: 'stdout' | 'stderr'): string {
+  const level = stream === 'stdout' ? 'INFO' : 'WARN'
+  const loggers = stream === 'stdout' ? Object.entries(QUIET_LOGGERS) : []
+  const pattern = '[%d] %p %m (%c)%n'
+  if (majorOf(version) >= 4) {
+    return [
+      'status = warn',
+      'appender.out.type = Console',
+      'appender.out.name = OUT',
+      `appender.out.target = ${stream === 'stdout' ? 'SYSTEM_OUT' : 'SYSTEM_ERR'}`,
+      'appender.out.layout.type = PatternLayout',
+      `appender.out.layout.pattern = ${pattern}`,
+      `rootLogger.level = ${level}`,
+      'rootLogger.appenderRef.out.ref = OUT',
+      ...loggers.flatMap(([name, lvl], i) => [
+        `logger.l${i}.name = ${name}`,
+        `logger.l${i}.level = ${lvl}`,
+      ]),
+      '',
+    ].join('\n')
+  }
+  return [
+    `log4j.rootLogger=${level}, out`,
+    'log4j.appender.out=org.apache.log4j.ConsoleAppender',
+    `log4j.appender.out.Target=${stream === 'stdout' ? 'System.out' : 'System.err'}`,
+    'log4j.appender.out.layout=org.apache.log4j.PatternLayout',
+    `log4j.appender.out.layout.ConversionPattern=${pattern}`,
+    ...loggers.map(([name, lvl]) => `log4j.logger.${name}=${lvl}`),
+    '',
+  ].join('\n')
+}
 
 /** Wait until the broker answers DescribeCluster, or throw. */
 async function waitReady(
@@ -368,9 +497,21 @@ async function waitReady(
   }
 }
 
+/**
+ * A new cluster id, as `kafka-storage random-uuid` makes it (16 random bytes, URL-safe base64
+ * without padding, never starting with `-`), without starting a JVM for it.
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-') && !/^A{21}[AQgw]$/.test(id)) return id
+  }
+}
+
 /** Start a single-node KRaft broker on 127.0.0.1 and wait until it is ready. */
 export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBroker> {
-  const libs = await ensureKafkaJars()
+  const version = opts.version ?? kafkaVersion()
+  const libs = await ensureKafkaJars(version)
   installExitHook()
 
   let dataDir: string
@@ -394,38 +535,39 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
   // Both bound at once, so the two differ. (Another process could take one before the broker
   // binds it: unlikely, and startup would then fail with a clear error.)
   const brokerSock = opts.port === undefined ? await freePort() : undefined
-  const controllerSock = await freePort()
+  const controllerSock = opts.node === undefined ? await freePort() : undefined
   const port = opts.port ?? brokerSock!.port
-  const controllerPort = controllerSock.port
+  const controllerPort = opts.node?.controllerPort ?? controllerSock!.port
   await brokerSock?.close()
-  await controllerSock.close()
+  await controllerSock?.close()
+  const nodeId = opts.node?.id ?? 1
 
   writeFileSync(
     propsFile,
-    serverProperties(port, controllerPort, logDir, opts.extraProperties ?? {}, opts.extraListeners),
+    serverProperties(
+      port,
+      controllerPort,
+      logDir,
+      opts.extraProperties ?? {},
+      opts.extraListeners,
+      opts.node === undefined ? undefined : { id: nodeId, voters: opts.node.voters },
+    ),
   )
-  writeFileSync(log4jFile, LOG4J_PROPERTIES)
-  writeFileSync(toolsLog4jFile, TOOLS_LOG4J_PROPERTIES)
+  writeFileSync(log4jFile, logConfig(version, 'stdout'))
+  writeFileSync(toolsLog4jFile, logConfig(version, 'stderr'))
 
   if (!existsSync(join(logDir, 'meta.properties'))) {
-    const uuid = await run(
-      'java',
-      javaArgs(libs, toolsLog4jFile, 'kafka.tools.StorageTool', ['random-uuid']),
-    )
-    const clusterId = uuid.stdout.trim()
-    if (uuid.code !== 0 || !/^[\w-]{22}$/.test(clusterId)) {
-      throw new Error(`kafka-storage random-uuid failed (exit ${uuid.code}):\n${uuid.output}`)
-    }
+    const clusterId = opts.node?.clusterId ?? newClusterId()
     const format = await run(
       'java',
-      javaArgs(libs, toolsLog4jFile, 'kafka.tools.StorageTool', [
-        'format',
-        '-t',
-        clusterId,
-        '-c',
-        propsFile,
-        ...(opts.formatArgs ?? []),
-      ]),
+      javaArgs(
+        version,
+        libs,
+        toolsLog4jFile,
+        kafkaToolClass('StorageTool', version),
+        ['format', '-t', clusterId, '-c', propsFile, ...(opts.formatArgs ?? [])],
+        TOOL_JVM_ARGS,
+      ),
     )
     if (format.code !== 0) {
       throw new Error(`kafka-storage format failed (exit ${format.code}):\n${format.output}`)
@@ -469,11 +611,15 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
     const logFrom = fstatSync(fd).size
     let c: ChildProcess
     try {
-      c = spawn('java', javaArgs(libs, log4jFile, 'kafka.Kafka', [propsFile]), {
-        cwd: dataDir,
-        stdio: ['ignore', fd, fd],
-        detached: true, // own process group: signals from the terminal don't reach it
-      })
+      c = spawn(
+        'java',
+        javaArgs(version, libs, log4jFile, 'kafka.Kafka', [propsFile], opts.jvmArgs),
+        {
+          cwd: dataDir,
+          stdio: ['ignore', fd, fd],
+          detached: true, // own process group: signals from the terminal don't reach it
+        },
+      )
     } finally {
       closeSync(fd)
     }
@@ -501,6 +647,8 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
   await start()
 
   return {
+    version,
+    nodeId,
     bootstrap,
     port,
     dataDir,
@@ -511,6 +659,119 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<KafkaBro
       if (child !== undefined && running()) killGroup(child, signal)
     },
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Java tools
+
+/** Small heap, quick start: a tool runs for a second or two. */
+const TOOL_JVM_ARGS = [
+  '-Xms64m',
+  '-Xmx512m',
+  '-XX:+UseSerialGC',
+  '-XX:TieredStopAtLevel=1',
+  '-Djava.awt.headless=true',
+]
+
+export interface RunKafkaToolOptions {
+  /** Kafka version whose jars make the classpath. Default: kafkaVersion(). */
+  version?: string
+  /** Written to the tool's stdin, which is then closed. Default: an empty, closed stdin. */
+  input?: string
+  /** SIGKILL the tool after this long (the result then has `signal: 'SIGKILL'`). Default 60 s. */
+  timeoutMs?: number
+  cwd?: string
+}
+
+export interface KafkaToolResult {
+  /** Exit code; null when killed by a signal. */
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  /** The tool's own messages and its warnings (its log goes to stderr at WARN). */
+  stderr: string
+}
+
+const toolLogConfigs = new Map<string, string>()
+
+function toolLogConfigFile(version: string): string {
+  let file = toolLogConfigs.get(version)
+  if (file === undefined) {
+    installExitHook()
+    const dir = mkdtempSync(join(tmpdir(), 'atkafka-kafka-tool-'))
+    tempDirs.add(dir)
+    file = join(dir, 'log.properties')
+    writeFileSync(file, logConfig(version, 'stderr'))
+    toolLogConfigs.set(version, file)
+  }
+  return file
+}
+
+/**
+ * Run a Kafka Java tool (any main class on the broker's classpath) and collect its output,
+ * e.g. the console consumer (see consoleConsumerArgs) or DumpLogSegments:
+ *
+ *   await runKafkaTool('ConsoleConsumer', consoleConsumerArgs({ bootstrap, topic,
+ *     maxMessages: 3, formatter: { 'print.headers': 'true' } }))
+ *   await runKafkaTool('DumpLogSegments', ['--files', segment, '--print-data-log'])
+ *
+ * `tool` is a KafkaTool short name (mapped by kafkaToolClass for the version) or a fully
+ * qualified class name. Never throws for a non-zero exit: look at `code` and `stderr`.
+ */
+export async function runKafkaTool(
+  tool: KafkaTool | (string & {}),
+  args: readonly string[],
+  opts: RunKafkaToolOptions = {},
+): Promise<KafkaToolResult> {
+  const version = opts.version ?? kafkaVersion()
+  const libs = await ensureKafkaJars(version)
+  const main = tool.includes('.') ? tool : kafkaToolClass(tool as KafkaTool, version)
+  const { code, signal, stdout, stderr } = await run(
+    'java',
+    javaArgs(version, libs, toolLogConfigFile(version), main, [...args], TOOL_JVM_ARGS),
+    { cwd: opts.cwd, input: opts.input, timeoutMs: opts.timeoutMs ?? 60_000 },
+  )
+  return { code, signal, stdout, stderr }
+}
+
+export interface ConsoleConsumerArgs {
+  bootstrap: string
+  topic: string
+  /** Stop after this many records (`--max-messages`). */
+  maxMessages?: number
+  /** Stop when no record came for this long (`--timeout-ms`). Default 10 s. */
+  timeoutMs?: number
+  /** Default `read_committed`. */
+  isolationLevel?: 'read_committed' | 'read_uncommitted'
+  /** Only this partition (from its beginning). */
+  partition?: number
+  /** Formatter properties, e.g. `{ 'print.key': 'true', 'print.headers': 'true' }`. */
+  formatter?: Record<string, string>
+  /** Kafka version of the tool (4.x renamed `--property` to `--formatter-property`).
+   * Default: kafkaVersion(). */
+  version?: string
+}
+
+/** The command line of `kafka-console-consumer` reading a topic from the beginning, for
+ * `runKafkaTool('ConsoleConsumer', consoleConsumerArgs({...}))`. */
+export function consoleConsumerArgs(o: ConsoleConsumerArgs): string[] {
+  const version = o.version ?? kafkaVersion()
+  const propertyFlag = majorOf(version) >= 4 ? '--formatter-property' : '--property'
+  return [
+    '--bootstrap-server',
+    o.bootstrap,
+    '--topic',
+    o.topic,
+    ...(o.partition === undefined
+      ? ['--from-beginning']
+      : ['--partition', String(o.partition), '--offset', 'earliest']),
+    '--isolation-level',
+    o.isolationLevel ?? 'read_committed',
+    '--timeout-ms',
+    String(o.timeoutMs ?? 10_000),
+    ...(o.maxMessages === undefined ? [] : ['--max-messages', String(o.maxMessages)]),
+    ...Object.entries(o.formatter ?? {}).flatMap(([k, v]) => [propertyFlag, `${k}=${v}`]),
+  ]
 }
 
 // ---------------------------------------------------------------------------------------
@@ -552,17 +813,20 @@ async function topicOffsets(
   }
 }
 
-/** Create a topic (replication factor 1) and wait for its partition leaders. */
+/** Create a topic (replication factor 1 unless told) and wait for its partition leaders. */
 export async function createTopic(
   bootstrap: string,
   topic: string,
   partitions: number,
+  opts: { replicationFactor?: number } = {},
 ): Promise<void> {
   const admin = client(bootstrap, 'kafka-harness-admin').admin()
   await admin.connect()
   try {
     await admin.createTopics({
-      topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+      topics: [
+        { topic, numPartitions: partitions, replicationFactor: opts.replicationFactor ?? 1 },
+      ],
       waitForLeaders: true,
     })
     // The metadata names a leader before the broker has become leader of every partition:

@@ -47,6 +47,9 @@ export async function spawnAtkafka(
       env: {
         PATH: process.env.PATH ?? '',
         METRICS_LISTEN_ADDRESS: `127.0.0.1:${metricsPort}`,
+        // A closed loopback port: a run that forgot --plc-host/--no-event-metadata fails its
+        // lookups here instead of reaching plc.directory.
+        ATKAFKA_PLC_HOST: 'http://127.0.0.1:9',
         ...opts.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -145,8 +148,24 @@ export async function eventually(
   }
 }
 
-/** `firehose relay` arguments producing from `relayHost` into `topic` on the `bootstrap` broker. */
-export function relayToKafka(relayHost: string, bootstrap: string, topic: string): string[] {
+/**
+ * `--no-event-metadata` unless `args` point the metadata lookups at a PLC: no test may reach
+ * plc.directory, the default.
+ */
+export function metadataFlag(args: readonly string[]): string[] {
+  return args.includes('--plc-host') ? [] : ['--no-event-metadata']
+}
+
+/**
+ * `firehose relay` arguments producing from `relayHost` into `topic` on the `bootstrap` broker,
+ * then `extra` (without event metadata unless `extra` gives a `--plc-host`).
+ */
+export function relayToKafka(
+  relayHost: string,
+  bootstrap: string,
+  topic: string,
+  extra: readonly string[] = [],
+): string[] {
   return [
     'firehose',
     'relay',
@@ -156,5 +175,7 @@ export function relayToKafka(relayHost: string, bootstrap: string, topic: string
     bootstrap,
     '--output-topic',
     topic,
+    ...metadataFlag(extra),
+    ...extra,
   ]
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type KafkaBroker, ensureKafkaJars, startKafka } from '../harness/kafka.ts'
+import { type KafkaBroker, runKafkaTool, startKafka } from '../harness/kafka.ts'
 import { freePort } from './atkafka.ts'
 
 export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'
@@ -177,13 +177,9 @@ export async function startSecureKafka(users: readonly SaslUser[]): Promise<Secu
       caFile: tls.caFile,
       otherCaFile: tls.otherCaFile,
       async setScramPassword(mechanism, name, password) {
-        const libs = await ensureKafkaJars()
-        execFileSync(
-          'java',
+        const { code, stdout, stderr } = await runKafkaTool(
+          'ConfigCommand',
           [
-            '-cp',
-            `${libs}/*`,
-            'kafka.admin.ConfigCommand',
             '--bootstrap-server',
             broker.bootstrap,
             '--alter',
@@ -194,8 +190,13 @@ export async function startSecureKafka(users: readonly SaslUser[]): Promise<Secu
             '--entity-name',
             name,
           ],
-          { stdio: ['ignore', 'pipe', 'pipe'] },
+          { version: broker.version },
         )
+        if (code !== 0) {
+          throw new Error(
+            `kafka-configs --alter (user ${name}) failed (exit ${code}):\n${stdout}${stderr}`,
+          )
+        }
       },
       async stop() {
         await broker.stop()
