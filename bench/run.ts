@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util'
 import { startKafka, type KafkaBroker } from '../test/harness/kafka.ts'
 import { REPO_ROOT, ensureCorpus, loadCorpus, loadRealCapture } from './corpus/store.ts'
 import { type TapEventBody, tapEventsOf } from './corpus/tap-events.ts'
+import { type JetstreamBody, jetstreamEventsOf } from './jetstream-feed.ts'
 import { findPid } from './proc-stats.ts'
 import { type BenchContext, type RunResult, SCENARIOS } from './scenarios.ts'
 
@@ -80,6 +81,7 @@ async function main(): Promise<number> {
   let broker: KafkaBroker | undefined
   let bootstrap = values['bootstrap-servers'] ?? process.env['KAFKA_BOOTSTRAP_SERVERS']
   let tapEvents: TapEventBody[] | undefined
+  let jetstreamEvents: JetstreamBody[] | undefined
   const ctx: BenchContext = {
     bootstrap,
     brokerPid: undefined,
@@ -102,6 +104,7 @@ async function main(): Promise<number> {
     ),
     log,
     tapEvents: async () => (tapEvents ??= await tapEventsOf(synthetic.frames)),
+    jetstreamEvents: async () => (jetstreamEvents ??= await jetstreamEventsOf(synthetic.frames)),
   }
   const results: Array<{
     scenario: string

@@ -25,6 +25,7 @@ import { tunedCommand } from '../src/node-tuning.ts'
 import { RelayFeed } from './relay-feed.ts'
 import { confluentInstalled } from './confluent/sink.ts'
 import { ReplayTap } from './replay-tap.ts'
+import { JetstreamFeed, type JetstreamBody } from './jetstream-feed.ts'
 
 /** One measured run of one scenario. */
 export interface RunResult {
@@ -67,6 +68,7 @@ export interface BenchContext {
   real: Corpus
   quick: boolean
   tapEvents: () => Promise<TapEventBody[]>
+  jetstreamEvents: () => Promise<JetstreamBody[]>
   /** Extra atkafka flags for every run (e.g. to try a setting). */
   atkafkaArgs: string[]
   /** Node flags for the atkafka process (e.g. --cpu-prof). */
@@ -476,6 +478,93 @@ const tapScenario: Scenario = {
   },
 }
 
+const jetstreamScenario: Scenario = {
+  name: 'jetstream-kafka',
+  description: 'Jetstream (the corpus as its JSON events) → atkafka jetstream → Kafka',
+  needsKafka: true,
+  async run(ctx) {
+    const events = await ctx.jetstreamEvents()
+    const total = ctx.quick ? 20_000 : 300_000
+    const work = mkdtempSync(join(tmpdir(), 'atkafka-bench-'))
+    const topic = `bench-jetstream-${Date.now()}`
+    let child: AtkafkaChild | undefined
+    let window: ProcessWindow | undefined
+    const side = new SideCpu(ctx.brokerPid)
+    const feed = new JetstreamFeed({
+      events,
+      total,
+      onFirstSend: () => {
+        window?.begin()
+        side.begin()
+      },
+    })
+    try {
+      await createBenchTopic(ctx.bootstrap!, topic, 200)
+      const url = await feed.start()
+      child = spawnAtkafka({
+        args: [
+          'jetstream',
+          '--jetstream-host',
+          url,
+          '--no-event-metadata',
+          '--cursor-file',
+          join(work, 'cursor.json'),
+          '--bootstrap-servers',
+          ctx.bootstrap!,
+          '--output-topic',
+          topic,
+          ...ctx.atkafkaArgs,
+        ],
+        cwd: work,
+        metricsPort: await freePort(),
+        nodeArgs: ctx.nodeArgs,
+        env: ctx.env,
+        stdoutPath: join(work, 'atkafka.log'),
+        logFile: join(work, 'atkafka.log'),
+      })
+      window = new ProcessWindow(child.pid)
+      await waitMetrics(child, 60 * SECOND)
+      const endAt = await waitProduced(child, total, 600 * SECOND)
+      const stats = window.end(endAt)
+      const sideCpu = side.end()
+      const memoryMb = await memoryOf(child)
+      const code = await child.stop()
+      const notes: string[] = warningsOf(child)
+      if (code !== 0) notes.push(`atkafka exit code ${code}`)
+      if (feed.connections !== 1) notes.push(`${feed.connections} Jetstream connections`)
+      const inTopic = await topicMessageCount(ctx.bootstrap!, topic)
+      if (inTopic !== total) notes.push(`topic holds ${inTopic} messages, expected ${total}`)
+      notes.push('no latency: Jetstream has no acks to time')
+      return {
+        scenario: 'jetstream-kafka',
+        corpus: `${ctx.synthetic.name} as Jetstream events`,
+        opsPerSec: total / stats.seconds,
+        framesPerSec: total / stats.seconds,
+        mbPerSec: feed.sentBytes / stats.seconds / 1e6,
+        p50Ms: Number.NaN,
+        p99Ms: Number.NaN,
+        peakRssMb: stats.peakRssMb,
+        cpuPercent: stats.cpuPercent,
+        cpuUsPerEvent: (stats.cpuPercent * stats.seconds * 1e4) / total,
+        machineBusyPercent: stats.machineBusyPercent,
+        ...sideCpu,
+        loadBefore: stats.loadBefore,
+        loadAfter: stats.loadAfter,
+        seconds: stats.seconds,
+        events: total,
+        frames: total,
+        memoryMb,
+        notes,
+      }
+    } finally {
+      await child?.stop()
+      await feed.close()
+      await deleteTopic(ctx.bootstrap!, topic)
+      rmSync(work, { recursive: true, force: true })
+    }
+  },
+}
+
 /** The sink's producer count an atkafka run would use: `--kafka-producers` if given, else the default. */
 function producersOf(args: readonly string[]): number {
   for (let i = 0; i < args.length; i++) {
@@ -563,6 +652,7 @@ export const SCENARIOS: readonly Scenario[] = [
   relayScenario('relay-stdout', false, 'Relay → atkafka --stdout > /dev/null (no Kafka)'),
   relayScenario('relay-kafka', true, 'Relay → atkafka → Kafka, as fast as it goes'),
   tapScenario,
+  jetstreamScenario,
   steadyScenario,
   producerScenario('sink'),
   producerScenario('confluent'),

@@ -6,6 +6,7 @@ import { helpText } from './config/help.ts'
 import { type Command, propertyOf } from './config/options.ts'
 import { checkRequired, resolveOptions } from './config/resolve.ts'
 import { AtKafkaError, ConfigError, errorMessage } from './errors.ts'
+import { jetstreamConfig } from './jetstream/config.ts'
 import { labelsConfig } from './labels/config.ts'
 import { createLogger } from './logger.ts'
 import { ozoneConfig } from './ozone/config.ts'
@@ -86,6 +87,13 @@ async function runCommand(
       return await start(
         labelsConfig(values),
         async () => (await import('./labels/run.ts')).runLabels,
+        io,
+        print,
+      )
+    case 'jetstream':
+      return await start(
+        jetstreamConfig(values),
+        async () => (await import('./jetstream/run.ts')).runJetstream,
         io,
         print,
       )

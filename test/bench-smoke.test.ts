@@ -8,6 +8,8 @@ import type { Cid } from '@atproto/lex-data'
 import { CorpusGenerator, type GeneratedFrame } from '../bench/corpus/generate.ts'
 import { FramePatcher, frameOfTime, seqOfFrame, timeOf } from '../bench/corpus/patch.ts'
 import { tapEventsOf } from '../bench/corpus/tap-events.ts'
+import { jetstreamEventsOf } from '../bench/jetstream-feed.ts'
+import { parseJetstreamEvent } from '../src/jetstream/event.ts'
 import { decodeFrame } from '../src/firehose/frame.ts'
 import { splitMessage } from '../src/firehose/split.ts'
 import { loadFrames } from './support/fixtures.ts'
@@ -126,5 +128,14 @@ describe('bench corpus generator', () => {
     const first = JSON.parse(`{"id":1,${events[0]!.body}`) as Obj
     assert.equal(first['id'], 1)
     assert.ok(first['type'] === 'record' || first['type'] === 'identity')
+  })
+
+  it('turns frames into Jetstream events that jetstream mode reads', async () => {
+    const events = await jetstreamEventsOf(corpus.map((f) => f.bytes))
+    assert.ok(events.length > 0)
+    for (const e of events.slice(0, 200)) {
+      const parsed = parseJetstreamEvent(`{"did":"${e.did}","time_us":1779719009132431,${e.rest}`)
+      assert.ok(parsed.ok, e.rest)
+    }
   })
 })

@@ -45,6 +45,11 @@ export const COMMAND_TREE: CommandNode = {
       command: 'labels',
       description: "Stream a labeler's com.atproto.label.subscribeLabels into Kafka",
     },
+    {
+      name: 'jetstream',
+      command: 'jetstream',
+      description: "Read repository events from a Jetstream instance's /subscribe WebSocket",
+    },
   ],
 }
 

@@ -6,7 +6,9 @@ import { type ListenAddress, parseListenAddress } from '../metrics-server.ts'
 import type { KafkaSecurity } from '../sink/kafka-client.ts'
 import type { Compression } from '../sink/kafka.ts'
 import { workerIdFromHostname } from '../snowflake.ts'
-import type { OptionValue, Resolved } from './resolve.ts'
+import type { Values } from './values.ts'
+
+export { Values } from './values.ts'
 
 export type OutputConfig =
   | { kind: 'stdout' }
@@ -50,42 +52,6 @@ export interface RelayConfig extends FirehoseConfig {
   cursorFile: string
   /** Explicit start seq (overrides the cursor file). */
   cursor?: number
-}
-
-/** Typed accessors over resolved option values. */
-export class Values {
-  readonly #values: Resolved
-  constructor(values: Resolved) {
-    this.#values = values
-  }
-  #get(flag: string): OptionValue | undefined {
-    return this.#values.get(flag)
-  }
-  str(flag: string): string | undefined {
-    const v = this.#get(flag)
-    return typeof v === 'string' ? v : undefined
-  }
-  reqStr(flag: string): string {
-    const v = this.str(flag)
-    if (v === undefined) throw new ConfigError(`missing value for --${flag}`)
-    return v
-  }
-  list(flag: string): string[] {
-    const v = this.#get(flag)
-    return Array.isArray(v) ? v : []
-  }
-  int(flag: string): number | undefined {
-    const v = this.#get(flag)
-    return typeof v === 'number' ? v : undefined
-  }
-  reqInt(flag: string): number {
-    const v = this.int(flag)
-    if (v === undefined) throw new ConfigError(`missing value for --${flag}`)
-    return v
-  }
-  bool(flag: string): boolean {
-    return this.#get(flag) === true
-  }
 }
 
 function requireFor(v: Values, flag: string, env: string, why: string): string {

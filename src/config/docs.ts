@@ -6,6 +6,7 @@ const COMMAND_NAMES: Record<Command, string> = {
   tap: 'tap',
   ozone: 'ozone-events',
   labels: 'labels',
+  jetstream: 'jetstream',
 }
 
 const START = '<!-- options:start -->'

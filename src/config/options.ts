@@ -3,7 +3,7 @@
  * belongs to. The CLI, `--help`, validation and the README's configuration table all come from
  * here, so they cannot drift apart.
  */
-export type Command = 'relay' | 'tap' | 'ozone' | 'labels'
+export type Command = 'relay' | 'tap' | 'ozone' | 'labels' | 'jetstream'
 
 export type OptionKind = 'string' | 'list' | 'bool' | 'int' | 'choice' | 'url' | 'duration'
 
@@ -30,8 +30,8 @@ export interface OptionSpec {
   required?: 'always' | 'kafka'
 }
 
-const ALL: readonly Command[] = ['relay', 'tap', 'ozone', 'labels']
-const FIREHOSE: readonly Command[] = ['relay', 'tap']
+const ALL: readonly Command[] = ['relay', 'tap', 'ozone', 'labels', 'jetstream']
+const FIREHOSE: readonly Command[] = ['relay', 'tap', 'jetstream']
 
 export const OPTIONS: readonly OptionSpec[] = [
   // Kafka output
@@ -194,22 +194,34 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ATKAFKA_CURSOR_FILE',
     kind: 'string',
     description:
-      'File holding the position Kafka acknowledged (relay, labels: sequence number; ozone: createdAt and event ids)',
-    commands: ['relay', 'ozone', 'labels'],
+      'File holding the position Kafka acknowledged (relay, labels: sequence number; ozone: createdAt and event ids; jetstream: time_us)',
+    commands: ['relay', 'ozone', 'labels', 'jetstream'],
     commandDefault: {
       relay: 'atkafka-cursor.json',
       ozone: 'ozone-cursor.txt',
       labels: 'atkafka-labels-cursor.json',
+      jetstream: 'atkafka-jetstream-cursor.json',
     },
   },
   {
     flag: 'cursor',
     env: 'ATKAFKA_CURSOR',
     kind: 'int',
-    description: 'Start from this sequence number (0 or more), ignoring the cursor file',
-    commands: ['relay', 'labels'],
+    description:
+      'Start from this sequence number (0 or more; jetstream: a time_us, in microseconds), ignoring the cursor file',
+    commands: ['relay', 'labels', 'jetstream'],
     min: 0,
     max: Number.MAX_SAFE_INTEGER,
+  },
+  // Jetstream source
+  {
+    flag: 'jetstream-host',
+    env: 'ATKAFKA_JETSTREAM_HOST',
+    kind: 'url',
+    schemes: ['ws:', 'wss:', 'http:', 'https:'],
+    description: 'Jetstream instance to read events from (its /subscribe WebSocket)',
+    commands: ['jetstream'],
+    default: 'wss://jetstream2.us-east.bsky.network',
   },
   // Labeler source
   {
@@ -265,7 +277,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'ATKAFKA_WATCHED_COLLECTIONS',
     kind: 'list',
     description:
-      'Only produce these collections: NSIDs (app.bsky.feed.post) or namespaces (app.bsky or app.bsky.*), comma separated or repeated; * alone means every collection',
+      'Only produce these collections: NSIDs (app.bsky.feed.post) or namespaces (app.bsky or app.bsky.*), comma separated or repeated; * alone means every collection (jetstream: sent as wantedCollections, at most 100)',
     commands: FIREHOSE,
   },
   {
@@ -275,6 +287,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     description:
       'Never produce these collections: NSIDs (app.bsky.feed.post) or namespaces (app.bsky or app.bsky.*), comma separated or repeated; * alone means every collection',
     commands: FIREHOSE,
+  },
+  {
+    flag: 'watched-dids',
+    env: 'ATKAFKA_WATCHED_DIDS',
+    kind: 'list',
+    description:
+      "Only produce these accounts' events (comma separated DIDs, at most 10,000; sent to Jetstream as wantedDids)",
+    commands: ['jetstream'],
   },
   // Event metadata (src/enrich)
   {

@@ -135,7 +135,7 @@ export class RelayCursorFile implements CursorStore<RelayCursor> {
  * the caller must stop rather than carry on without durability.
  */
 export class ThrottledSaver<T> {
-  readonly #store: CursorStore<T>
+  readonly #store: Pick<CursorStore<T>, 'save'>
   readonly #intervalMs: number
   readonly #onError: (err: AtKafkaError) => void
   readonly #onSaved: (value: T) => void
@@ -147,7 +147,7 @@ export class ThrottledSaver<T> {
   #queued = false
 
   constructor(opts: {
-    store: CursorStore<T>
+    store: Pick<CursorStore<T>, 'save'>
     intervalMs: number
     onError: (err: AtKafkaError) => void
     onSaved?: (value: T) => void

@@ -1,4 +1,4 @@
-import type { Values } from '../config/config.ts'
+import type { Values } from '../config/values.ts'
 import { ConfigError } from '../errors.ts'
 import { isServicePattern, normalizeServicePattern } from './service-filter.ts'
 

@@ -1,6 +1,7 @@
 import { redactedOutput } from '../config/config.ts'
-import { type ServiceDeps, Service } from '../service.ts'
-import { type FrameOutcome, runSubscription } from '../stream/subscription.ts'
+import { type ServiceDeps, Service, createFormatter } from '../service.ts'
+import { runSource } from '../source/runner.ts'
+import { type FrameOutcome, XrpcSubscription, seqCursor } from '../source/xrpc-subscription.ts'
 import { type LabelsConfig, SUBSCRIBE_LABELS_PATH } from './config.ts'
 import { infoEvent, labelEvents } from './event.ts'
 import { decodeLabelFrame } from './frame.ts'
@@ -52,15 +53,25 @@ export async function runLabels(config: LabelsConfig, deps: ServiceDeps): Promis
     }
   }
 
-  await runSubscription(service, {
-    peer: 'labeler',
-    host: config.labelerHost,
-    path: SUBSCRIBE_LABELS_PATH,
-    cursorFile: config.cursorFile,
-    cursor: config.cursor,
-    format: config.format,
+  await runSource(service, {
+    source: new XrpcSubscription({
+      peer: 'labeler',
+      host: config.labelerHost,
+      path: SUBSCRIBE_LABELS_PATH,
+      logger: log,
+      metrics,
+      decode,
+    }),
+    cursor: seqCursor({
+      peer: 'labeler',
+      host: config.labelerHost,
+      file: config.cursorFile,
+      cursor: config.cursor,
+      logger: log,
+      metrics,
+    }),
+    format: createFormatter(config.format),
     maxInFlight: config.maxInFlight,
     logger: log,
-    decode,
   })
 }

@@ -5,9 +5,11 @@ import { loadEnricher } from '../enrich/load.ts'
 import { compileCollectionFilter } from '../filter.ts'
 import { decodeFrame } from '../firehose/frame.ts'
 import { splitMessage } from '../firehose/split.ts'
-import { type ServiceDeps, Service } from '../service.ts'
-import { type FrameOutcome, runSubscription } from '../stream/subscription.ts'
-import { SUBSCRIBE_REPOS_PATH } from './source.ts'
+import { type ServiceDeps, Service, createFormatter } from '../service.ts'
+import { runSource } from '../source/runner.ts'
+import { type FrameOutcome, XrpcSubscription, seqCursor } from '../source/xrpc-subscription.ts'
+
+export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos'
 
 /**
  * `atkafka firehose relay`: subscribeRepos → decode → split → filter → (enrich) → format → sink,
@@ -53,16 +55,26 @@ export async function runRelay(config: RelayConfig, deps: ServiceDeps): Promise<
     return { kind: 'events', seq: frame.seq, events: result.events, time: Date.parse(frame.time) }
   }
 
-  await runSubscription(service, {
-    peer: 'relay',
-    host: config.relayHost,
-    path: SUBSCRIBE_REPOS_PATH,
-    cursorFile: config.cursorFile,
-    cursor: config.cursor,
-    format: config.format,
+  await runSource(service, {
+    source: new XrpcSubscription({
+      peer: 'relay',
+      host: config.relayHost,
+      path: SUBSCRIBE_REPOS_PATH,
+      logger: log,
+      metrics,
+      decode,
+    }),
+    cursor: seqCursor({
+      peer: 'relay',
+      host: config.relayHost,
+      file: config.cursorFile,
+      cursor: config.cursor,
+      logger: log,
+      metrics,
+    }),
+    format: createFormatter(config.format),
     maxInFlight: config.maxInFlight,
     enricher: await loadEnricher(config.enrich, service),
     logger: log,
-    decode,
   })
 }

@@ -2,7 +2,7 @@ import { Outstanding } from '../sink/sink.ts'
 import type { Logger } from '../logger.ts'
 import { ackFrame } from './event.ts'
 import type { TapMetrics } from './metrics.ts'
-import type { TapConnection } from './source.ts'
+import type { WsConnection as TapConnection } from '../source/websocket.ts'
 
 /**
  * Sends `{"type":"ack","id":N}` for events that are done, on the connection each event came

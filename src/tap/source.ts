@@ -1,18 +1,17 @@
-import { setTimeout as sleep } from 'node:timers/promises'
-import { IdleWatch } from '../stream/idle.ts'
-import WebSocket from 'ws'
-import { backoffDelay } from '../backoff.ts'
-import { AtKafkaError, errorMessage } from '../errors.ts'
+import { AtKafkaError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { Metrics } from '../metrics.ts'
-import { closeReason } from '../relay/source.ts'
+import type { Source, SourceContext, SourceStatus } from '../source/port.ts'
+import { WebSocketSource, type WsConnection } from '../source/websocket.ts'
+import type { AckSender } from './acks.ts'
+import { parseTapEvent } from './event.ts'
+import type { TapMetrics } from './metrics.ts'
+import { tidTimeMs } from './timestamp.ts'
 
 export const CHANNEL_PATH = '/channel'
-/** Largest frame accepted: a record is at most 2 MB as JSON, this leaves headroom. */
-export const MAX_FRAME_BYTES = 8 * 1024 * 1024
 /** A connection that lasted this long resets the reconnect backoff. */
 const STABLE_MS = 10000
-const CLOSE_TIMEOUT_MS = 5000
+const ACK_FLUSH_TIMEOUT_MS = 5000
 
 /** Tap refused the credentials: retrying cannot help. */
 export class TapAuthError extends AtKafkaError {
@@ -23,12 +22,7 @@ export class TapAuthError extends AtKafkaError {
  * One WebSocket connection to Tap. Acks are only valid on the connection the event came on:
  * after a Tap restart the same ids name other events.
  */
-export interface TapConnection {
-  readonly id: number
-  readonly open: boolean
-  /** Send text frames in order; `cb` runs once, when the last one is written or failed. */
-  sendAll(texts: readonly string[], cb: (err?: Error) => void): void
-}
+export type TapConnection = WsConnection
 
 export function channelUrl(base: string): string {
   return base + CHANNEL_PATH
@@ -39,214 +33,145 @@ export function basicAuth(password: string): string {
 }
 
 /**
- * Owns the WebSocket to Tap's `/channel`: connects (with HTTP Basic auth when a password is
- * set), reconnects with exponential backoff and jitter, and pauses reading on request. When
- * `run`'s signal aborts, reading stops but the socket stays open so acks still due can be sent;
- * {@link close} then closes it.
+ * Tap's `/channel` as a source (with HTTP Basic auth when a password is set). Tap's position is
+ * its ack: each event is acked on its connection once the output acknowledged it. On shutdown
+ * reading stops but the socket stays open until the acks that became due are sent; then it is
+ * closed.
  */
-export class TapSource {
-  readonly #url: string
-  readonly #auth: string | undefined
+export class TapSource implements Source<never> {
+  readonly #ws: WebSocketSource
+  readonly #acks: AckSender
+  readonly #keep: (collection: string) => boolean
   readonly #log: Logger
   readonly #metrics: Metrics
-  readonly #onMessage: (text: string, conn: TapConnection) => void
-  readonly #idleTimeoutMs: number
-  #ws: WebSocket | undefined
-  #closed: Promise<void> = Promise.resolve()
-  #paused = false
-  /** Frames the socket had already read when reading paused: held so the bound is exact. */
-  #backlog: Array<[string, TapConnection]> = []
-  #stopped = false
-  #connected = false
-  #connections = 0
-  #idle: IdleWatch | undefined
+  readonly #tapMetrics: TapMetrics
+  #context: SourceContext<never> | undefined
+  /** Events handed to the output and not yet acked. */
+  #buffered = 0
 
   constructor(opts: {
     base: string
     adminPassword?: string
     logger: Logger
     metrics: Metrics
-    onMessage: (text: string, conn: TapConnection) => void
+    tapMetrics: TapMetrics
+    acks: AckSender
+    /** Whether a record of this collection is produced (the others are acked at once). */
+    keep: (collection: string) => boolean
     idleTimeoutMs?: number
   }) {
-    this.#url = channelUrl(opts.base)
-    this.#auth = opts.adminPassword === undefined ? undefined : basicAuth(opts.adminPassword)
+    const auth = opts.adminPassword === undefined ? undefined : basicAuth(opts.adminPassword)
+    this.#acks = opts.acks
+    this.#keep = opts.keep
     this.#log = opts.logger
     this.#metrics = opts.metrics
-    this.#onMessage = opts.onMessage
-    this.#idleTimeoutMs = opts.idleTimeoutMs ?? 60000
+    this.#tapMetrics = opts.tapMetrics
+    this.#ws = new WebSocketSource({
+      peer: 'Tap',
+      url: () => channelUrl(opts.base),
+      headers: auth === undefined ? undefined : { authorization: auth },
+      logger: opts.logger,
+      metrics: opts.metrics,
+      idleTimeoutMs: opts.idleTimeoutMs,
+      stableAfterMs: STABLE_MS,
+      keepOpenOnStop: true,
+      refused: (status) =>
+        status === 401 || status === 403
+          ? new TapAuthError(
+              `Tap refused the connection with HTTP ${status}: ` +
+                (auth === undefined
+                  ? 'it needs its admin password (--tap-admin-password)'
+                  : 'check --tap-admin-password'),
+            )
+          : undefined,
+      onMessage: (data, _isBinary, conn) => this.#onMessage(data.toString('utf8'), conn),
+    })
   }
 
   get connected(): boolean {
-    return this.#connected
+    return this.#ws.connected
+  }
+
+  get status(): SourceStatus {
+    return this.#ws.status
   }
 
   pause(): void {
-    this.#paused = true
-    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.pause()
-    // A paused socket reads no pongs either: the idle timeout only runs while reading.
-    this.#idle?.stop()
+    this.#ws.pause()
   }
 
   resume(): void {
-    if (this.#stopped) return
-    this.#paused = false
-    // Frames read before the pause come first; handling them may pause again.
-    while (!this.#paused && this.#backlog.length > 0) {
-      const [text, conn] = this.#backlog.shift()!
-      this.#onMessage(text, conn)
-    }
-    if (this.#paused || this.#ws?.readyState !== WebSocket.OPEN) return
     this.#ws.resume()
-    this.#idle?.touch()
   }
 
   /**
    * Connect and reconnect until `signal` aborts; then stop reading and resolve, leaving the
    * socket open. Rejects with {@link TapAuthError} when Tap refuses the credentials.
    */
-  async run(signal: AbortSignal): Promise<void> {
-    let failures = 0
-    while (!signal.aborted) {
-      const result = await this.#connectOnce(signal)
-      if (signal.aborted) break
-      if (result.status === 401 || result.status === 403) {
-        throw new TapAuthError(
-          `Tap refused the connection with HTTP ${result.status}: ` +
-            (this.#auth === undefined
-              ? 'it needs its admin password (--tap-admin-password)'
-              : 'check --tap-admin-password'),
+  async run(signal: AbortSignal, context: SourceContext<never>): Promise<void> {
+    this.#context = context
+    await this.#ws.run(signal)
+  }
+
+  /** Stop reading; events still waiting for metadata are abandoned unacked (Tap resends them). */
+  stopReading(): void {
+    this.#ws.stopReading()
+  }
+
+  /** Send the acks that became due (bounded), then close the socket. */
+  async close(): Promise<void> {
+    await this.#acks.flush(AbortSignal.timeout(ACK_FLUSH_TIMEOUT_MS))
+    await this.#ws.close()
+  }
+
+  progress(): Record<string, unknown> {
+    return { awaitingAck: this.#buffered, connected: this.connected }
+  }
+
+  stopped(): Record<string, unknown> {
+    return { unacked: this.#buffered }
+  }
+
+  /** One event: produced and acked once the output has it, or acked at once when unusable. */
+  #onMessage(text: string, conn: TapConnection): void {
+    const log = this.#log
+    const metrics = this.#metrics
+    const parsed = parseTapEvent(text)
+    if (!parsed.ok) {
+      const { id, reason, detail, did } = parsed
+      if (reason === 'unknown-type') {
+        metrics.skippedMessages.inc({ type: 'unknown' })
+        log.warn({ id, type: parsed.type, did }, 'unknown Tap event type skipped and acked')
+      } else if (reason === 'invalid-record') {
+        metrics.droppedEvents.inc({ reason })
+        log.warn({ id, did, detail }, 'Tap event without a usable record dropped and acked')
+      } else {
+        metrics.decodeErrors.inc({ reason })
+        log.warn(
+          { id, reason, detail, did, bytes: text.length },
+          id === undefined
+            ? 'unreadable Tap event skipped (no id to ack)'
+            : 'invalid Tap event skipped and acked',
         )
       }
-      failures = result.stable ? 0 : failures + 1
-      this.#metrics.reconnects.inc({ reason: result.reason })
-      const delay = backoffDelay(failures, 500, 30000)
-      this.#log.warn(
-        { reason: result.reason, retryInMs: delay },
-        'Tap connection ended, reconnecting',
-      )
-      await sleep(delay, undefined, { signal }).catch(() => {})
+      if (id !== undefined) this.#acks.ack(conn, id)
+      return
     }
-    this.stopReading()
-  }
-
-  /** Stop reading for good (shutdown); the socket stays open until {@link close}. */
-  stopReading(): void {
-    this.#stopped = true
-    this.pause()
-  }
-
-  /** Close the socket (after the last acks were handed to it) and wait until it is closed. */
-  async close(): Promise<void> {
-    const ws = this.#ws
-    if (ws === undefined) return
-    // Read again so Tap's close frame arrives; frames still coming are held, never handled.
-    this.#stopped = true
-    this.#paused = true
-    if (ws.readyState === WebSocket.OPEN) ws.resume()
-    ws.close(1000)
-    const timer = setTimeout(() => ws.terminate(), CLOSE_TIMEOUT_MS)
-    await this.#closed
-    clearTimeout(timer)
-  }
-
-  /**
-   * One connection. Resolves once it is closed, or as soon as `signal` aborts (the socket then
-   * stays open for {@link close}).
-   */
-  #connectOnce(signal: AbortSignal): Promise<{ stable: boolean; reason: string; status?: number }> {
-    this.#log.info({ url: this.#url, auth: this.#auth !== undefined }, 'connecting to Tap')
-    const headers: Record<string, string> = { 'user-agent': 'atkafka' }
-    if (this.#auth !== undefined) headers['authorization'] = this.#auth
-    const ws = new WebSocket(this.#url, {
-      maxPayload: MAX_FRAME_BYTES,
-      handshakeTimeout: 15000,
-      headers,
-    })
-    this.#ws = ws
-    const conn = {
-      id: ++this.#connections,
-      open: false,
-      sendAll(texts: readonly string[], cb: (err?: Error) => void): void {
-        if (texts.length === 0) return cb()
-        for (let i = 0; i < texts.length - 1; i++) ws.send(texts[i]!)
-        ws.send(texts[texts.length - 1]!, cb)
+    const { id, event } = parsed
+    if ('operation' in event && !this.#keep(event.operation.collection)) {
+      metrics.filteredEvents.inc({ filter: 'collection' })
+      log.debug({ id, collection: event.operation.collection }, 'filtered out; acked')
+      this.#acks.ack(conn, id)
+      return
+    }
+    this.#tapMetrics.eventBuffer.set(++this.#buffered)
+    this.#context!.emit({
+      events: [event],
+      time: parsed.live && parsed.rev !== undefined ? tidTimeMs(parsed.rev) : undefined,
+      done: () => {
+        this.#tapMetrics.eventBuffer.set(--this.#buffered)
+        this.#acks.ack(conn, id)
       },
-    }
-    let openedAt = 0
-    let received = false
-    let reason = 'closed'
-    let status: number | undefined
-    let pinger: NodeJS.Timeout | undefined
-    const idle = new IdleWatch(this.#idleTimeoutMs, () => {
-      reason = 'idle-timeout'
-      this.#log.warn({ idleMs: this.#idleTimeoutMs }, 'Tap stopped answering pings, reconnecting')
-      ws.terminate()
-    })
-    this.#idle = idle
-    const armIdle = () => {
-      if (!this.#paused) idle.touch()
-    }
-    let onClosed: () => void = () => {}
-    this.#closed = new Promise<void>((resolve) => (onClosed = resolve))
-
-    return new Promise((resolve) => {
-      const onAbort = () => resolve({ stable: true, reason: 'stopped' })
-      signal.addEventListener('abort', onAbort, { once: true })
-      ws.on('unexpected-response', (_req, res) => {
-        status = res.statusCode
-        reason = `http-${status}`
-        res.resume()
-        ws.terminate()
-      })
-      ws.on('open', () => {
-        openedAt = Date.now()
-        conn.open = true
-        this.#connected = true
-        this.#metrics.connected.set(1)
-        this.#log.info({ connection: conn.id }, 'connected to Tap')
-        if (this.#paused) ws.pause()
-        armIdle()
-        // Tap sends nothing while it has no events: ping so that only a dead peer times out.
-        pinger = setInterval(() => ws.ping(), Math.max(1000, this.#idleTimeoutMs / 3))
-      })
-      ws.on('message', (data: Buffer) => {
-        armIdle()
-        received = true
-        const text = data.toString('utf8')
-        if (this.#paused) this.#backlog.push([text, conn])
-        else this.#onMessage(text, conn)
-      })
-      ws.on('pong', () => armIdle())
-      ws.on('ping', () => armIdle())
-      ws.on('error', (err) => {
-        if (status === undefined) {
-          reason =
-            (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
-              ? 'frame-too-large'
-              : 'error'
-        }
-        this.#log.warn({ err: errorMessage(err), status }, 'Tap connection error')
-      })
-      ws.on('close', (code, why) => {
-        idle.stop()
-        clearInterval(pinger)
-        signal.removeEventListener('abort', onAbort)
-        conn.open = false
-        // Unhandled frames of a closed connection cannot be acked; Tap sends them again.
-        this.#backlog = []
-        this.#connected = false
-        this.#metrics.connected.set(0)
-        if (this.#ws === ws) this.#ws = undefined
-        if (reason === 'closed') reason = closeReason(code)
-        this.#log.info(
-          { connection: conn.id, code, reason: why.toString() },
-          'Tap connection closed',
-        )
-        onClosed()
-        const stable = received || (openedAt > 0 && Date.now() - openedAt >= STABLE_MS)
-        resolve({ stable, reason, status })
-      })
     })
   }
 }
