@@ -246,6 +246,34 @@ describe('Kafka sink on the Producer port', () => {
     await sink2.close()
   })
 
+  it('a single failure its retry fixes (a leader moved) leaves the sink ready', async () => {
+    let sends = 0
+    const kafka = new FakeKafka({
+      fail: (_call, attempt) =>
+        attempt === 0
+          ? { error: new ProduceError('retriable', 'NOT_LEADER_OR_FOLLOWER') }
+          : undefined,
+      // The retry takes a while: readiness is sampled meanwhile.
+      delayMs: () => (sends++ > 0 ? 60 : 0),
+    })
+    const { sink, registry } = makeSink(kafka, { retryBaseMs: 5 })
+    await sink.start(AbortSignal.timeout(5000))
+    let done = 0
+    sink.write(makeUnits(1, 3)[0]!, () => done++)
+    const samples: boolean[] = []
+    const deadline = Date.now() + 5000
+    while (done === 0 && Date.now() < deadline) {
+      samples.push(sink.isReady())
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    assert.ok(kafka.calls.length >= 2, 'the batch was retried')
+    assert.ok(samples.length > 5)
+    assert.deepEqual([...new Set(samples)], [true], 'ready all along')
+    assert.equal(metricValue(await registry.metrics(), 'atkafka_produce_retries'), 1)
+    await sink.flush(AbortSignal.timeout(5000))
+    await sink.close()
+  })
+
   it('retriable failures: not ready while failing, ready again after', async () => {
     let failing = true
     const kafka = new FakeKafka({
