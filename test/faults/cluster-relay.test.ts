@@ -21,8 +21,7 @@ import {
 import { eventually } from '../support/atkafka.ts'
 import { report, sleep } from '../support/faults.ts'
 
-/** How long one broker stays down (the issue asks 60 s; 30 s shows the same and keeps CI short). */
-const ONE_DOWN_MS = Number(process.env.CLUSTER_ONE_DOWN_MS ?? 30_000)
+const ONE_DOWN_MS = 60_000
 const TWO_DOWN_MS = 15_000
 const MAX_IN_FLIGHT = 2000
 /** The bound on atkafka's resident memory the README states for an outage. */
@@ -129,12 +128,12 @@ describe('cluster faults: relay mode into three brokers (RF 3, min.insync.replic
   })
 
   it(`one broker down ${secs(ONE_DOWN_MS)} (min.insync.replicas 2): production continues on the other two`, async () => {
-    // 40,000 ops at about 1,000 ops/s: the stream outlasts the outage.
+    // 60,000 ops at about 750 ops/s: the stream outlasts the outage.
     const r = await run({
       topic: 'cluster-one-down',
-      commits: 8000,
+      commits: 12000,
       opsPerCommit: 5,
-      commitsPer20Ms: 4,
+      commitsPer20Ms: 3,
     })
     await eventually(async () => (await r.produced()) >= 5000, 60_000, '5,000 ops in Kafka')
     const target = await busiestLeader(cluster, r.topic, r.keys, 8)
@@ -175,6 +174,7 @@ describe('cluster faults: relay mode into three brokers (RF 3, min.insync.replic
         `after (${rate.toFixed(0)} ops/s) with ISR sizes ${[...new Set(isrDuring)].join(',')}`,
     )
     assert.ok(producedTo - producedFrom > 0, 'ops acknowledged with one broker down')
+    assert.ok(producedTo < r.ids.length, 'the stream outlasted the outage')
     assert.deepEqual(steadySpans, [], 'ready while the two nodes carry the topic')
   })
 
