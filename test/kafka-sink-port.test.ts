@@ -274,6 +274,28 @@ describe('Kafka sink on the Producer port', () => {
     await sink.close()
   })
 
+  it('a request that hung 5 s and then failed keeps the sink not ready while it is retried', async () => {
+    let sends = 0
+    const kafka = new FakeKafka({
+      fail: (_call, attempt) =>
+        attempt === 0 ? { error: new ProduceError('retriable', 'connection closed') } : undefined,
+      delayMs: () => (sends++ === 0 ? 5200 : 300),
+    })
+    const { sink } = makeSink(kafka, { retryBaseMs: 5 })
+    await sink.start(AbortSignal.timeout(5000))
+    let done = 0
+    sink.write(makeUnits(1, 3)[0]!, () => done++)
+    await new Promise((r) => setTimeout(r, 5100))
+    assert.equal(sink.isReady(), false, 'hung')
+    await new Promise((r) => setTimeout(r, 250))
+    assert.equal(done, 0)
+    assert.equal(sink.isReady(), false, 'failed after hanging, retry under way')
+    await sink.flush(AbortSignal.timeout(5000))
+    assert.equal(done, 1)
+    assert.ok(sink.isReady())
+    await sink.close()
+  })
+
   it('retriable failures: not ready while failing, ready again after', async () => {
     let failing = true
     const kafka = new FakeKafka({

@@ -315,8 +315,9 @@ class Lane {
         }
         if (stop.aborted) return
         // One failure the next attempt may fix (a partition's leader moved) leaves the lane
-        // ready; the same batch failing again means Kafka is not taking messages.
-        if (attempt >= 1) this.#ready = false
+        // ready; the same batch failing again, or a request that hung before it failed (the
+        // lane already counted as not ready), means Kafka is not taking messages.
+        if (attempt >= 1 || performance.now() - t0 >= STALLED_MS) this.#ready = false
         metrics.produceRetries.inc()
         const delay = backoffDelay(attempt, this.#s.opts.retryBaseMs ?? 200, 10000)
         this.#log.warn(
