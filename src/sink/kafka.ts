@@ -114,7 +114,11 @@ export class KafkaSink implements Sink {
     return this.#pending.count
   }
 
-  /** Connected, every lane's last produce request succeeded and none has hung for {@link STALLED_MS}. */
+  /**
+   * Connected, no lane's batch has failed twice in a row (a single failure its retry fixes, as
+   * when a partition's leader moves, does not count) and no produce request has hung for
+   * {@link STALLED_MS}.
+   */
   isReady(): boolean {
     return this.#connected && this.#lanes.every((l) => l.isReady())
   }
@@ -310,7 +314,10 @@ class Lane {
           return
         }
         if (stop.aborted) return
-        this.#ready = false
+        // One failure the next attempt may fix (a partition's leader moved) leaves the lane
+        // ready; the same batch failing again, or a request that hung before it failed (the
+        // lane already counted as not ready), means Kafka is not taking messages.
+        if (attempt >= 1 || performance.now() - t0 >= STALLED_MS) this.#ready = false
         metrics.produceRetries.inc()
         const delay = backoffDelay(attempt, this.#s.opts.retryBaseMs ?? 200, 10000)
         this.#log.warn(

@@ -12,5 +12,6 @@ export type {
   LogEntry,
   PartitionerArgs,
   Producer,
+  RecordMetadata,
   SASLOptions,
 } from 'kafkajs'
