@@ -83,6 +83,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 'none',
   },
   {
+    flag: 'kafka-client',
+    env: 'ATKAFKA_KAFKA_CLIENT',
+    kind: 'choice',
+    choices: ['platformatic', 'kafkajs'],
+    description:
+      'Kafka client library: @platformatic/kafka, or KafkaJS (unmaintained, slower; kept as an alternative)',
+    commands: ALL,
+    default: 'platformatic',
+  },
+  {
     flag: 'kafka-sasl-mechanism',
     env: 'ATKAFKA_KAFKA_SASL_MECHANISM',
     kind: 'choice',

@@ -17,8 +17,6 @@ import { Group, Outstanding, type OutMessage, type Sink, connectWithRetry } from
 
 export { KafkaFatalError } from './producer.ts'
 
-export type Compression = 'none' | 'gzip'
-
 /** The metrics the Kafka sink updates. */
 export type KafkaSinkMetrics = Pick<
   Metrics,
