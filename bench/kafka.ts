@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Kafka, logLevel, type Admin } from '../src/sink/kafkajs.ts'
+import { Kafka, logLevel, type Admin } from 'kafkajs'
 import { frameOfTime } from './corpus/patch.ts'
 
 function client(bootstrap: string, clientId: string): Kafka {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from './kafkajs.ts'
+import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs'
 import type { Logger } from '../logger.ts'
 import { type KafkaSecurity, tlsSettings } from './kafka-security.ts'
 
