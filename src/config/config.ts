@@ -99,6 +99,13 @@ export function commonConfig(v: Values): CommonConfig {
         '--kafka-sasl-username/--kafka-sasl-password need --kafka-sasl-mechanism',
       )
     }
+    const compression = v.reqStr('kafka-compression') as Compression
+    const client = v.reqStr('kafka-client') as KafkaClientName
+    if (client === 'kafkajs' && compression !== 'none' && compression !== 'gzip') {
+      throw new ConfigError(
+        `--kafka-compression ${compression} needs --kafka-client platformatic (KafkaJS compresses only with none or gzip)`,
+      )
+    }
     const sslCa = v.str('kafka-ssl-ca')
     output = {
       kind: 'kafka',
@@ -106,8 +113,8 @@ export function commonConfig(v: Values): CommonConfig {
       topic,
       partitions: v.reqInt('topic-partitions'),
       replicationFactor: v.reqInt('replication-factor'),
-      compression: v.reqStr('kafka-compression') as Compression,
-      client: v.reqStr('kafka-client') as KafkaClientName,
+      compression,
+      client,
       producers: v.reqInt('kafka-producers'),
       security: {
         saslMechanism: mechanism,
