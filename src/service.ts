@@ -61,6 +61,7 @@ export class Service {
           compression: out.compression,
           logger: kafkaLogger,
         }),
+        brokers: out.brokers,
         topic: out.topic,
         partitions: out.partitions,
         replicationFactor: out.replicationFactor,

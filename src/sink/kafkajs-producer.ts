@@ -14,6 +14,7 @@ import {
   type ProducerClient,
   type ProduceRecord,
   refusedMessage,
+  saslNotSpokenMessage,
   saslRejectedMessage,
 } from './producer.ts'
 
@@ -44,6 +45,9 @@ export function classifyKafkaJsError(err: unknown): ProduceError {
       return new ProduceError('fatal', saslRejectedMessage(errorMessage(e)), { cause: err })
     }
     const type = errorType(e)
+    if (type === 'ILLEGAL_SASL_STATE') {
+      return new ProduceError('fatal', saslNotSpokenMessage(type, undefined), { cause: err })
+    }
     if (type !== undefined && FATAL_TYPES.has(type)) {
       return new ProduceError('fatal', refusedMessage(type, errorMessage(e)), { cause: err })
     }

@@ -17,6 +17,7 @@ import {
   type ProducerClient,
   type ProduceRecord,
   refusedMessage,
+  saslNotSpokenMessage,
   saslRejectedMessage,
 } from './producer.ts'
 
@@ -67,6 +68,15 @@ export function describePlatformaticError(err: unknown): string {
   return seen.size === 0 ? String(err) : [...seen].slice(0, 6).join(' ← ')
 }
 
+/** The `host:port` a connection error names, if any. */
+function brokerOf(tree: readonly Error[]): string | undefined {
+  for (const e of tree) {
+    const m = /^Connection to (\S+) failed/.exec(e.message)
+    if (m !== null) return m[1]
+  }
+  return undefined
+}
+
 /** The broker's own words in a protocol error, if it sent any. */
 function serverMessage(err: Error | undefined): string | undefined {
   const m = (err as { serverErrorMessage?: unknown } | undefined)?.serverErrorMessage
@@ -81,6 +91,11 @@ export function classifyPlatformaticError(
   if (err instanceof ProduceError) return err
   const text = describePlatformaticError(err)
   const tree = [...errorTree(err)]
+  const saslState = tree.find((e) => (e as Fields).apiId === 'ILLEGAL_SASL_STATE')
+  if (saslState !== undefined) {
+    const message = saslNotSpokenMessage('ILLEGAL_SASL_STATE', brokerOf(tree))
+    return new ProduceError('fatal', message, { cause: err })
+  }
   const saslRefused = tree.find((e) => (e as Fields).apiId === 'SASL_AUTHENTICATION_FAILED')
   if (
     saslRefused !== undefined ||
