@@ -16,6 +16,7 @@ import {
   deleteTopic,
   measureLatency,
   percentile,
+  topicBytes,
   topicMessageCount,
 } from './kafka.ts'
 import { ProcessWindow, cpuSeconds } from './proc-stats.ts'
@@ -618,18 +619,23 @@ function producerScenario(mode: 'sink' | 'confluent', client?: 'kafkajs'): Scena
       }
       const topic = `bench-${this.name}-${Date.now()}`
       const total = ctx.quick ? 20_000 : 300_000
+      const clientName = client ?? atkafkaFlag(ctx.atkafkaArgs, 'kafka-client')
+      const compression = atkafkaFlag(ctx.atkafkaArgs, 'kafka-compression')
       try {
         await createBenchTopic(ctx.bootstrap!, topic, 200)
         const r = await runNode('producer-only.ts', [
           ...['--bootstrap', ctx.bootstrap!, '--topic', topic, '--corpus', ctx.syntheticDir],
           ...['--messages', String(total), '--mode', mode],
           ...['--producers', atkafkaFlag(ctx.atkafkaArgs, 'kafka-producers')],
-          ...['--client', client ?? atkafkaFlag(ctx.atkafkaArgs, 'kafka-client')],
-          ...['--compression', atkafkaFlag(ctx.atkafkaArgs, 'kafka-compression')],
+          ...['--client', clientName, '--compression', compression],
         ])
         const notes: string[] = []
         const inTopic = await topicMessageCount(ctx.bootstrap!, topic)
         if (inTopic !== total) notes.push(`topic holds ${inTopic} messages, expected ${total}`)
+        const stored = await topicBytes(ctx.bootstrap!, topic, 200)
+        notes.push(
+          `client ${clientName}, compression ${compression}: ${Math.round(stored / inTopic)} B/message on the broker`,
+        )
         const nan = Number.NaN
         return {
           scenario: this.name,
