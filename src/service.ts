@@ -50,7 +50,17 @@ export class Service {
     const onFatal = (err: Error) => this.fail(err)
     const out = config.output
     if (out.kind === 'stdout') {
-      this.sink = new StdoutSink({ out: deps.stdout, metrics: this.metrics, onFatal })
+      this.sink = new StdoutSink({
+        out: deps.stdout,
+        metrics: this.metrics,
+        onFatal,
+        onClosed: () => {
+          this.logger.info(
+            'stdout was closed by its reader; stopping (the cursor covers what was written)',
+          )
+          this.stop.abort()
+        },
+      })
     } else {
       const kafkaLogger = this.logger.child({ component: 'kafka' })
       this.sink = new KafkaSink({
