@@ -19,7 +19,7 @@ import { keyOf } from '../src/events.ts'
 import { decodeFrame } from '../src/firehose/frame.ts'
 import { splitMessage } from '../src/firehose/split.ts'
 import { createMetrics } from '../src/metrics.ts'
-import { createKafka } from '../src/sink/kafka-client.ts'
+import { createKafka } from '../src/sink/kafkajs-client.ts'
 import { KafkaSink } from '../src/sink/kafka.ts'
 import {
   type Compression,

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts'
-import { createKafka } from './kafka-client.ts'
+import { createKafka } from './kafkajs-client.ts'
 import type { KafkaSecurity } from './kafka-security.ts'
 import { KafkaJsClient } from './kafkajs-producer.ts'
 import { type PlatformaticCompression, PlatformaticClient } from './platformatic-producer.ts'

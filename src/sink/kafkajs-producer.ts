@@ -1,5 +1,5 @@
 import { errorMessage } from '../errors.ts'
-import { ensureTopic } from './kafka-client.ts'
+import { ensureTopic } from './kafkajs-client.ts'
 import {
   CompressionTypes,
   type ICustomPartitioner,

@@ -3,8 +3,6 @@ import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } fr
 import type { Logger } from '../logger.ts'
 import { type KafkaSecurity, tlsSettings } from './kafka-security.ts'
 
-export type { KafkaSecurity } from './kafka-security.ts'
-
 export interface KafkaClientOptions {
   brokers: readonly string[]
   security: KafkaSecurity
