@@ -17,8 +17,6 @@ import { Group, Outstanding, type OutMessage, type Sink, connectWithRetry } from
 
 export { KafkaFatalError } from './producer.ts'
 
-export type Compression = 'none' | 'gzip'
-
 /** The metrics the Kafka sink updates. */
 export type KafkaSinkMetrics = Pick<
   Metrics,
@@ -28,6 +26,8 @@ export type KafkaSinkMetrics = Pick<
 export interface KafkaSinkOptions {
   /** The Kafka client library (one adapter of the Producer port). */
   client: ProducerClient
+  /** The bootstrap servers, for log lines. */
+  brokers?: readonly string[]
   topic: string
   partitions: number
   replicationFactor: number
@@ -64,6 +64,9 @@ interface Entry extends ProduceRecord {
 
 /** A produce request unanswered for this long makes the sink not ready (a broker that hangs). */
 const STALLED_MS = 5000
+/** Starting without an answer from Kafka for this long is logged (then again every 15 s, at warn). */
+export const WAITING_NOTICE_MS = 2000
+const WAITING_REPEAT_MS = 15000
 
 /** Whether `err` (from a {@link ProducerClient} or {@link Producer}) is one no retry can fix. */
 export function isFatalKafkaError(err: unknown): boolean {
@@ -125,6 +128,37 @@ export class KafkaSink implements Sink {
 
   /** Connect and create the topic if missing; retries until `signal` aborts, unless fatal. */
   async start(signal: AbortSignal): Promise<void> {
+    const { topic } = this.#opts
+    const stopNotices = this.#waitingNotices()
+    try {
+      await this.#connect(signal)
+    } finally {
+      stopNotices()
+    }
+    this.#connected = true
+    this.#log.info({ topic, producers: this.#lanes.length }, 'connected to Kafka')
+    for (const l of this.#lanes) l.kick()
+  }
+
+  /**
+   * Log "waiting for Kafka at …" after {@link WAITING_NOTICE_MS} without a connection (a broker
+   * that accepts connections and never answers gives no error for as long as a request may
+   * take), then every 15 s at warn; returns the function that stops it.
+   */
+  #waitingNotices(): () => void {
+    const where = this.#opts.brokers?.join(',') ?? 'the bootstrap servers'
+    const since = performance.now()
+    let timer: NodeJS.Timeout
+    const notice = (level: 'info' | 'warn') => {
+      const waitedMs = Math.round(performance.now() - since)
+      this.#log[level]({ brokers: where, waitedMs }, `waiting for Kafka at ${where}: no answer yet`)
+      timer = setTimeout(() => notice('warn'), WAITING_REPEAT_MS).unref()
+    }
+    timer = setTimeout(() => notice('info'), WAITING_NOTICE_MS).unref()
+    return () => clearTimeout(timer)
+  }
+
+  async #connect(signal: AbortSignal): Promise<void> {
     const { client, topic, partitions, replicationFactor } = this.#opts
     await connectWithRetry(
       async () => {
@@ -144,9 +178,6 @@ export class KafkaSink implements Sink {
           err instanceof ProduceError && err.kind === 'fatal' ? toKafkaFatalError(err) : undefined,
       },
     )
-    this.#connected = true
-    this.#log.info({ topic, producers: this.#lanes.length }, 'connected to Kafka')
-    for (const l of this.#lanes) l.kick()
   }
 
   write(messages: readonly OutMessage[], done: () => void): void {

@@ -1,19 +1,21 @@
 import { errorMessage } from '../errors.ts'
-import { ensureTopic } from './kafka-client.ts'
+import { ensureTopic } from './kafkajs-client.ts'
 import {
   CompressionTypes,
   type ICustomPartitioner,
   type Kafka,
   type Producer as KafkaJsProducer,
+  Partitioners,
   type RecordMetadata,
-} from './kafkajs.ts'
-import { FastDefaultPartitioner, murmur2 } from './partitioner.ts'
+} from 'kafkajs'
+import { murmur2 } from './partitioner.ts'
 import {
   ProduceError,
   type Producer,
   type ProducerClient,
   type ProduceRecord,
   refusedMessage,
+  saslNotSpokenMessage,
   saslRejectedMessage,
 } from './producer.ts'
 
@@ -44,6 +46,9 @@ export function classifyKafkaJsError(err: unknown): ProduceError {
       return new ProduceError('fatal', saslRejectedMessage(errorMessage(e)), { cause: err })
     }
     const type = errorType(e)
+    if (type === 'ILLEGAL_SASL_STATE') {
+      return new ProduceError('fatal', saslNotSpokenMessage(type, undefined), { cause: err })
+    }
     if (type !== undefined && FATAL_TYPES.has(type)) {
       return new ProduceError('fatal', refusedMessage(type, errorMessage(e)), { cause: err })
     }
@@ -53,7 +58,26 @@ export function classifyKafkaJsError(err: unknown): ProduceError {
   return new ProduceError(kind, errorMessage(err), { cause: err })
 }
 
-/** KafkaJS behind the {@link ProducerClient} port. */
+/**
+ * KafkaJS's DefaultPartitioner (murmur2 of the key, as the Java client and at-kafka), with the
+ * hash of string keys computed by {@link murmur2}; every other case (an explicit partition, a
+ * Buffer or missing key) goes to KafkaJS's own partitioner. Same partition for every message.
+ */
+export const FastDefaultPartitioner: ICustomPartitioner = () => {
+  const fallback = Partitioners.DefaultPartitioner()
+  return (args) => {
+    const { message, partitionMetadata } = args
+    if (
+      (message.partition === null || message.partition === undefined) &&
+      typeof message.key === 'string'
+    ) {
+      return (murmur2(message.key) & 0x7fffffff) % partitionMetadata.length
+    }
+    return fallback(args)
+  }
+}
+
+/** KafkaJS behind the {@link ProducerClient} port (its public API only). */
 export class KafkaJsClient implements ProducerClient {
   readonly #kafka: Kafka
   readonly #compression: CompressionTypes

@@ -1,6 +1,6 @@
 // A Kafka stand-in behind the Producer port: a log per topic and partition, idempotent
 // (a record re-sent after a failure is stored once), with scripted failures and delays.
-import type { ICustomPartitioner } from '../../src/sink/kafkajs.ts'
+import type { ICustomPartitioner } from 'kafkajs'
 import { murmur2 } from '../../src/sink/partitioner.ts'
 import {
   ProduceError,
