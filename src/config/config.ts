@@ -16,6 +16,8 @@ export type OutputConfig =
       kind: 'kafka'
       brokers: string[]
       topic: string
+      /** `--kafka-headers`: routing headers on every message. */
+      headers: boolean
       partitions: number
       replicationFactor: number
       compression: Compression
@@ -102,6 +104,7 @@ export function commonConfig(v: Values): CommonConfig {
       kind: 'kafka',
       brokers,
       topic,
+      headers: v.bool('kafka-headers'),
       partitions: v.reqInt('topic-partitions'),
       replicationFactor: v.reqInt('replication-factor'),
       compression: v.reqStr('kafka-compression') as Compression,
@@ -196,6 +199,7 @@ export function redactedOutput(output: OutputConfig): Record<string, unknown> {
     kind: 'kafka',
     brokers: output.brokers,
     topic: output.topic,
+    ...(output.headers ? { headers: true } : {}),
     compression: output.compression,
     sasl: output.security.saslMechanism ?? 'none',
     ssl: output.security.ssl,

@@ -53,6 +53,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     required: 'kafka',
   },
   {
+    flag: 'kafka-headers',
+    env: 'ATKAFKA_KAFKA_HEADERS',
+    kind: 'bool',
+    description:
+      'Add headers to every message (atkafka-kind, atkafka-did, atkafka-collection, atkafka-action, atkafka-cursor, atkafka-time; see Kafka headers); off writes the same bytes as at-kafka',
+    commands: ALL,
+    default: 'false',
+  },
+  {
     flag: 'topic-partitions',
     env: 'ATKAFKA_TOPIC_PARTITIONS',
     kind: 'int',

@@ -149,13 +149,12 @@ export class KafkaSink implements Sink {
     const group = new Group(messages.length, done)
     const lanes = this.#lanes
     const topic = this.#opts.topic
-    if (lanes.length === 1) {
-      for (const m of messages) lanes[0]!.push({ topic, key: m.key, value: m.value, group })
-    } else {
-      for (const m of messages) {
-        const lane = lanes[(murmur2(m.key) & 0x7fffffff) % lanes.length]!
-        lane.push({ topic, key: m.key, value: m.value, group })
-      }
+    for (const m of messages) {
+      const entry: Entry = { topic, key: m.key, value: m.value, group }
+      if (m.headers !== undefined) entry.headers = m.headers
+      const lane =
+        lanes.length === 1 ? lanes[0]! : lanes[(murmur2(m.key) & 0x7fffffff) % lanes.length]!
+      lane.push(entry)
     }
     this.#pending.add(messages.length)
     for (const l of lanes) l.kick()
@@ -248,6 +247,7 @@ class Lane {
     for (; i < end; i++) {
       const e = this.#queue[i]!
       bytes += e.key.length + Buffer.byteLength(e.value)
+      if (e.headers !== undefined) bytes += headerBytes(e.headers)
       if (bytes > this.#s.maxBytes && i > this.#head) break
     }
     const batch = this.#queue.slice(this.#head, i)
@@ -355,4 +355,11 @@ class Lane {
       this.#log.debug({ err: errorMessage(err) }, 'reconnecting producer failed')
     })
   }
+}
+
+/** The UTF-8 bytes of a message's header keys and values. */
+function headerBytes(headers: Readonly<Record<string, string>>): number {
+  let n = 0
+  for (const k in headers) n += k.length + Buffer.byteLength(headers[k]!)
+  return n
 }

@@ -3,10 +3,12 @@ import { backoffDelay } from '../backoff.ts'
 import { errorMessage } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 
-/** One message for the output: Kafka key and value. */
+/** One message for the output: Kafka key and value, and its headers. */
 export interface OutMessage {
   key: string
   value: string
+  /** Kafka headers, values as UTF-8 strings (`--kafka-headers`). */
+  headers?: Readonly<Record<string, string>>
 }
 
 /**
