@@ -1,5 +1,6 @@
 import { type AtKafkaEvent, type EventKind, type OpAction, kindOf } from './events.ts'
 import type { OutMessage } from './sink/sink.ts'
+import type { TopicTemplate } from './sink/topic-template.ts'
 
 /** What topic routing and the message headers need to know about one event. */
 export interface EventMeta {
@@ -41,8 +42,10 @@ export function headersOf(meta: EventMeta): Record<string, string> {
   return h
 }
 
-/** What messages carry besides key and value: with `--kafka-headers`, headers. */
+/** Where messages go: the topic of each (from `--output-topic`) and, with `--kafka-headers`, its headers. */
 export interface Routing {
+  /** Absent for outputs without topics (`--stdout`). */
+  topic?: TopicTemplate
   headers: boolean
 }
 
@@ -53,20 +56,25 @@ export interface RoutedInput {
   meta: EventMeta
 }
 
-/** Builds the sink's messages: key, value and, with `--kafka-headers`, headers. */
+/** Builds the sink's messages: the topic each goes to and its headers. */
 export class Router {
+  readonly #topic: TopicTemplate | undefined
   readonly #headers: boolean
   /** Whether {@link message} uses the event's {@link EventMeta} at all. */
   readonly needsMeta: boolean
 
   constructor(routing: Routing) {
+    this.#topic = routing.topic
     this.#headers = routing.headers
-    this.needsMeta = routing.headers
+    this.needsMeta =
+      routing.headers || (routing.topic !== undefined && routing.topic.fixed === undefined)
   }
 
   /** The message for `value` keyed by `key`; `meta` may be omitted when {@link needsMeta} is false. */
   message(key: string, value: string, meta: EventMeta | undefined): OutMessage {
-    const out: OutMessage = { key, value }
+    const t = this.#topic
+    const topic = t === undefined ? undefined : (t.fixed ?? t.render(meta!.kind, meta!.collection))
+    const out: OutMessage = topic === undefined ? { key, value } : { key, value, topic }
     if (this.#headers) out.headers = headersOf(meta!)
     return out
   }

@@ -57,14 +57,15 @@ export class Service {
       this.router = new Router({ headers: false })
       this.sink = new StdoutSink({ out: deps.stdout, metrics: this.metrics, onFatal })
     } else {
-      this.router = new Router({ headers: out.headers })
+      this.router = new Router({ topic: out.topicTemplate, headers: out.headers })
       const kafkaLogger = this.logger.child({ component: 'kafka' })
       this.sink = new KafkaSink({
         client: new KafkaJsClient(
           createKafka({ brokers: out.brokers, security: out.security, logger: kafkaLogger }),
           { compression: out.compression },
         ),
-        topic: out.topic,
+        topic: out.topicTemplate.fixed,
+        createTopics: out.createTopics,
         partitions: out.partitions,
         replicationFactor: out.replicationFactor,
         producers: out.producers,

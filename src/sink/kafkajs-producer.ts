@@ -1,5 +1,5 @@
 import { errorMessage } from '../errors.ts'
-import { ensureTopic } from './kafka-client.ts'
+import { ensureTopic, topicExists } from './kafka-client.ts'
 import { CompressionTypes, type Kafka, type Producer as KafkaJsProducer } from './kafkajs.ts'
 import { FastDefaultPartitioner } from './partitioner.ts'
 import {
@@ -79,6 +79,14 @@ export class KafkaJsClient implements ProducerClient {
   ): Promise<boolean> {
     try {
       return await ensureTopic(this.#kafka, topic, partitions, replicationFactor)
+    } catch (err) {
+      throw classifyKafkaJsError(err)
+    }
+  }
+
+  async topicExists(topic: string): Promise<boolean> {
+    try {
+      return await topicExists(this.#kafka, topic)
     } catch (err) {
       throw classifyKafkaJsError(err)
     }
