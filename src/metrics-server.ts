@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
-import { ConfigError } from './errors.ts'
+import { ConfigError, FatalError } from './errors.ts'
 
 export interface ListenAddress {
   host: string
@@ -16,6 +16,27 @@ export function parseListenAddress(value: string): ListenAddress {
     throw new ConfigError(`"${value}" is not a listen address of the form host:port`)
   }
   return { host: m[1] ?? (m[2] === '' ? '0.0.0.0' : m[2]!), port }
+}
+
+/** The metrics server could not listen where --metrics-listen-address says. */
+export class MetricsListenError extends FatalError {
+  override name = 'MetricsListenError'
+}
+
+function listenFailure(err: NodeJS.ErrnoException, address: ListenAddress): MetricsListenError {
+  const where = `${address.host}:${address.port}`
+  const why =
+    err.code === 'EADDRINUSE'
+      ? `${where} is already in use by another process`
+      : err.code === 'EADDRNOTAVAIL'
+        ? `${address.host} is not an address of this machine`
+        : err.code === 'EACCES'
+          ? `port ${address.port} needs privileges`
+          : `${where}: ${err.message}`
+  return new MetricsListenError(
+    `the metrics server cannot listen: ${why} (choose another with --metrics-listen-address or METRICS_LISTEN_ADDRESS)`,
+    { cause: err },
+  )
 }
 
 export interface MetricsServer {
@@ -56,9 +77,9 @@ export async function startMetricsServer(opts: {
     }
   })
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenFailure(err, opts.address)))
     server.listen(opts.address.port, opts.address.host, () => {
-      server.off('error', reject)
+      server.removeAllListeners('error')
       resolve()
     })
   })

@@ -55,7 +55,17 @@ export class Service {
     const out = config.output
     if (out.kind === 'stdout') {
       this.router = new Router({ headers: false })
-      this.sink = new StdoutSink({ out: deps.stdout, metrics: this.metrics, onFatal })
+      this.sink = new StdoutSink({
+        out: deps.stdout,
+        metrics: this.metrics,
+        onFatal,
+        onClosed: () => {
+          this.logger.info(
+            'stdout was closed by its reader; stopping (the cursor covers what was written)',
+          )
+          this.stop.abort()
+        },
+      })
     } else {
       this.router = new Router({ topic: out.topicTemplate, headers: out.headers })
       const kafkaLogger = this.logger.child({ component: 'kafka' })

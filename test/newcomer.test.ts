@@ -5,9 +5,14 @@ import { spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { freePort, httpGet, metricValue, spawnAtkafka } from './support/atkafka.ts'
+import { loadFrames } from './support/fixtures.ts'
+import { reseqFrame } from './support/frames.ts'
+import { startReplayRelay } from './support/replay-relay.ts'
 
 const root = join(import.meta.dirname, '..')
 
@@ -157,6 +162,91 @@ describe('cursor files and start-up state (relay mode, --stdout)', () => {
       assert.match(String(progress.lastError), /ECONNREFUSED/)
       assert.equal(progress.lagSeconds, undefined)
       assert.equal(progress.cursor, 12345)
+    } finally {
+      p.child.kill('SIGKILL')
+    }
+  })
+})
+
+describe('a closed stdout pipe (atkafka firehose relay --stdout | head -3)', () => {
+  it('stops quietly: exit 0, no stack trace, the cursor only over what was written', async (t) => {
+    const frames = loadFrames().map((f, i) => ({ seq: i + 1, bytes: reseqFrame(f, i + 1) }))
+    const relay = await startReplayRelay({ frames, pace: { burst: 10, intervalMs: 20 } })
+    t.after(() => relay.close())
+    const dir = await mkdtemp(join(tmpdir(), 'atkafka-epipe-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const file = join(dir, 'c.json')
+    const p = await spawnAtkafka([
+      'firehose',
+      'relay',
+      '--stdout',
+      '--no-event-metadata',
+      '--relay-host',
+      relay.url,
+      '--cursor-file',
+      file,
+    ])
+    // As `head -3` does: read three lines, then close the pipe.
+    const out = p.child.stdout!
+    out.on('data', () => {
+      if (p.stdout().split('\n').length > 3) out.destroy()
+    })
+    assert.equal(await p.exited, 0, p.stderr())
+    assert.doesNotMatch(p.stderr(), /EPIPE|Error|^\s+at /m)
+    assert.match(p.stderr(), /stdout was closed by its reader; stopping/)
+    const { seq } = JSON.parse(await readFile(file, 'utf8')) as { seq: number }
+    assert.ok(seq >= 1 && seq < frames.length, `cursor ${seq} of ${frames.length} frames`)
+  })
+})
+
+describe('a busy metrics port', () => {
+  it('exit 1 with one line naming the address and --metrics-listen-address', async (t) => {
+    const busy = createServer()
+    busy.listen(0, '127.0.0.1')
+    await once(busy, 'listening')
+    t.after(() => busy.close())
+    const { port } = busy.address() as AddressInfo
+    const p = await spawnAtkafka(
+      ['firehose', 'relay', '--stdout', '--no-event-metadata', '--relay-host', 'ws://127.0.0.1:9'],
+      { metricsPort: port },
+    )
+    assert.equal(await p.exited, 1)
+    const lines = p
+      .stderr()
+      .split('\n')
+      .filter((l) => l.startsWith('atkafka:'))
+    assert.deepEqual(lines, [
+      `atkafka: MetricsListenError: the metrics server cannot listen: 127.0.0.1:${port} is already in use by another process (choose another with --metrics-listen-address or METRICS_LISTEN_ADDRESS)`,
+    ])
+  })
+})
+
+describe('ozone-events with an unreachable PDS', () => {
+  it('the retried failure names ECONNREFUSED and the address', async () => {
+    const port = await freePort()
+    const pds = `http://127.0.0.1:${port}`
+    const p = await spawnAtkafka([
+      'ozone-events',
+      '--stdout',
+      '--pds-host',
+      pds,
+      '--identifier',
+      'mod.test',
+      '--password',
+      'not-shown',
+      '--labeler-did',
+      'did:plc:ozone',
+    ])
+    try {
+      await p.waitFor(/Ozone request failed; retrying/)
+      const warning = p
+        .stderr()
+        .split('\n')
+        .find((l) => l.includes('Ozone request failed; retrying'))!
+      assert.equal(
+        (JSON.parse(warning) as { err: string }).err,
+        `cannot log in to ${pds}: cannot connect: ECONNREFUSED 127.0.0.1:${port}`,
+      )
     } finally {
       p.child.kill('SIGKILL')
     }

@@ -1,5 +1,5 @@
 import { type AtpSessionEvent, CredentialSession, XRPCError } from '@atproto/api'
-import { errorMessage } from '../errors.ts'
+import { errorMessage, networkCause } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import {
   type OzoneError,
@@ -228,12 +228,20 @@ function errorBody(body: unknown): { error?: string; message?: string } {
   }
 }
 
-/** `message (ErrorName)` of an XRPC error, else the error's message and its cause's. */
+/**
+ * `cannot connect: ECONNREFUSED host:port` for a network failure, else the messages of the error
+ * and its causes, with the XRPC error name.
+ */
 function describe(err: unknown): string {
-  if (err instanceof XRPCError) {
-    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : ''
-    return `${err.message}${cause} (${err.error})`
+  const network = networkCause(err)
+  if (network !== undefined) return `cannot connect: ${network}`
+  // Each distinct message down the cause chain (fetch's own is only `fetch failed`).
+  const messages: string[] = []
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 8; depth++) {
+    const message = errorMessage(e)
+    if (!messages.includes(message)) messages.push(message)
+    e = e instanceof Error ? e.cause : undefined
   }
-  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : ''
-  return `${errorMessage(err)}${cause}`
+  const name = err instanceof XRPCError ? ` (${err.error})` : ''
+  return `${messages.join(': ')}${name}`
 }
