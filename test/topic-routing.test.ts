@@ -289,4 +289,38 @@ describe('Kafka sink with several topics', () => {
     )
     await fixed.close()
   })
+
+  it('a topic deleted while running: after repeated failures it is created again, or with creation off the sink stops naming it', async () => {
+    for (const create of [true, false]) {
+      const kafka: FakeKafka = new FakeKafka({
+        fail: (call) =>
+          call.records.some((r) => !kafka.topics.has(r.topic))
+            ? { error: new ProduceError('retriable', 'UNKNOWN_TOPIC_OR_PARTITION') }
+            : undefined,
+      })
+      const { sink, fatal } = makeSink(kafka, { createTopics: create })
+      await sink.start(AbortSignal.timeout(5000))
+      kafka.topics.add('t')
+      let done = 0
+      sink.write([{ key: 'did:plc:a', value: '1', topic: 't' }], () => done++)
+      await sink.flush(AbortSignal.timeout(5000))
+      kafka.topics.delete('t')
+      sink.write([{ key: 'did:plc:a', value: '2', topic: 't' }], () => done++)
+      await sink.flush(AbortSignal.timeout(10_000))
+      await sink.close()
+      if (create) {
+        assert.deepEqual(fatal, [])
+        assert.equal(done, 2)
+        assert.ok(kafka.topics.has('t'), 'created again')
+        assert.deepEqual(
+          kafka.records('t').map((r) => r.value),
+          ['1', '2'],
+        )
+      } else {
+        assert.equal(done, 1)
+        assert.equal(fatal.length, 1)
+        assert.match(fatal[0]!.message, /Kafka topic "t" does not exist/)
+      }
+    }
+  })
 })

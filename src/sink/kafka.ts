@@ -346,7 +346,12 @@ class Lane {
           'produce failed, retrying the same batch',
         )
         await sleep(delay, undefined, { signal: stop }).catch(() => {})
-        if (attempt >= 2 && !stop.aborted) await this.#resetProducer()
+        if (attempt >= 2 && !stop.aborted) {
+          // Ask again whether the batch's topics exist (one deleted while running is created
+          // again, or with creation off stops the sink naming it), and use a fresh producer.
+          this.#s.topics.forget(batch.map((e) => e.topic))
+          await this.#resetProducer()
+        }
       }
     }
   }

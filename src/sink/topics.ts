@@ -33,6 +33,11 @@ export class Topics {
     return this.#ready.has(topic)
   }
 
+  /** Make sure of `topics` again at their next use (e.g. after repeated failures). */
+  forget(topics: Iterable<string>): void {
+    for (const topic of topics) this.#ready.delete(topic)
+  }
+
   /** Resolves once every one of `topics` exists; rejects with a {@link ProduceError}. */
   async ensure(topics: Iterable<string>): Promise<void> {
     const waits: Array<Promise<void>> = []
