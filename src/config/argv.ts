@@ -16,7 +16,8 @@ export interface CommandNode {
 
 export const COMMAND_TREE: CommandNode = {
   name: 'atkafka',
-  description: 'Stream AT Protocol events (relay firehose, Tap, Ozone, labelers) into Apache Kafka',
+  description:
+    'Stream AT Protocol events (relay firehose, Tap, Ozone, labelers, Jetstream) into Apache Kafka',
   children: [
     {
       name: 'firehose',
