@@ -102,6 +102,21 @@ export type ActionName =
   | 'sync'
   | 'label'
 
+/**
+ * What an event is, as the `atkafka-kind` header and the `{kind}` of a topic template: the payload
+ * key of an {@link AtKafkaEvent}, or `ozone` for Ozone's moderation events.
+ */
+export type EventKind = 'operation' | 'identity' | 'account' | 'sync' | 'info' | 'label' | 'ozone'
+
+export function kindOf(event: AtKafkaEvent): EventKind {
+  if ('operation' in event) return 'operation'
+  if ('account' in event) return 'account'
+  if ('identity' in event) return 'identity'
+  if ('sync' in event) return 'sync'
+  if ('label' in event) return 'label'
+  return 'info'
+}
+
 /** Kafka key for events that carry no DID (`#info`), as at-kafka. */
 export const UNKNOWN_KEY = '<unknown>'
 

@@ -6,6 +6,7 @@ import { FatalError } from './errors.ts'
 import { type Formatter, ospreyFormatter, plainFormatter } from './format.ts'
 import type { Logger } from './logger.ts'
 import { type Metrics, createMetrics } from './metrics.ts'
+import { Router } from './output.ts'
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts'
 import { createProducerClient } from './sink/clients.ts'
 import { KafkaSink } from './sink/kafka.ts'
@@ -32,6 +33,8 @@ export class Service {
   readonly registry: Registry
   readonly metrics: Metrics
   readonly sink: Sink
+  /** Each message's topic and headers. */
+  readonly router: Router
   /** Aborted on shutdown signal or on a fatal error. */
   readonly stop: AbortController
   fatal: Error | undefined
@@ -50,6 +53,7 @@ export class Service {
     const onFatal = (err: Error) => this.fail(err)
     const out = config.output
     if (out.kind === 'stdout') {
+      this.router = new Router({ headers: false })
       this.sink = new StdoutSink({
         out: deps.stdout,
         metrics: this.metrics,
@@ -62,6 +66,7 @@ export class Service {
         },
       })
     } else {
+      this.router = new Router({ topic: out.topicTemplate, headers: out.headers })
       const kafkaLogger = this.logger.child({ component: 'kafka' })
       this.sink = new KafkaSink({
         client: createProducerClient({
@@ -72,7 +77,8 @@ export class Service {
           logger: kafkaLogger,
         }),
         brokers: out.brokers,
-        topic: out.topic,
+        topic: out.topicTemplate.fixed,
+        createTopics: out.createTopics,
         partitions: out.partitions,
         replicationFactor: out.replicationFactor,
         producers: out.producers,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { decodeAll } from '@atproto/lex-cbor'
-import type { AtKafkaEvent } from '../src/events.ts'
+import { type AtKafkaEvent, kindOf } from '../src/events.ts'
 import { REWIND_US } from '../src/jetstream/source.ts'
 import { type ConsumedMessage, consumeAll } from './harness/kafka.ts'
 import {
@@ -38,7 +38,7 @@ import {
   followFirehose,
   startFakeJetstream,
 } from './support/jetstream.ts'
-import { validateEvent } from './support/schema.ts'
+import { validateEvent, validateHeaders } from './support/schema.ts'
 
 const bootstrap = process.env.KAFKA_BOOTSTRAP_SERVERS
 
@@ -154,6 +154,7 @@ describe('jetstream mode into a real Kafka broker, fed by a real PDS', () => {
       ...jetstreamToKafka(js.url, 'js-vs-relay-j', jsCursor),
       '--cursor',
       String(first),
+      '--kafka-headers',
     ])
     const filtered = await spawn([
       ...jetstreamToKafka(js.url, 'js-vs-relay-likes', join(dir, 'likes.json')),
@@ -181,7 +182,18 @@ describe('jetstream mode into a real Kafka broker, fed by a real PDS', () => {
       (m) => !('sync' in (JSON.parse(m.value) as AtKafkaEvent)),
     )
     const fromJetstream = await consumeAll(bootstrap!, 'js-vs-relay-j')
-    for (const m of fromJetstream) validateEvent(JSON.parse(m.value) as AtKafkaEvent)
+    for (const m of fromJetstream) {
+      const e = JSON.parse(m.value) as AtKafkaEvent
+      validateEvent(e)
+      // --kafka-headers: the event's time_us as the cursor.
+      validateHeaders(m.headers)
+      assert.equal(m.headers?.['atkafka-kind'], kindOf(e))
+      assert.equal(m.headers?.['atkafka-did'], e.did)
+      assert.equal(m.headers?.['atkafka-time'], e.timestamp)
+      const timeUs = Number(m.headers?.['atkafka-cursor'])
+      assert.ok(timeUs >= first && timeUs <= last, `cursor ${timeUs}`)
+      assert.ok(js.events.some((j) => j.time_us === timeUs && j.did === e.did))
+    }
     assert.ok(fromRelay.length >= 10, `${fromRelay.length} events from the relay`)
     assert.deepEqual(byKey(fromJetstream), byKey(fromRelay))
 

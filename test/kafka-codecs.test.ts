@@ -1,6 +1,7 @@
-// Every --kafka-compression codec, end to end: relay mode produces the real capture into a broker
-// of this file's own, the official Java console consumer reads it back (exactly the events
-// produced), and DumpLogSegments shows every stored batch carries the codec.
+// Every --kafka-compression codec, end to end: relay mode produces the real capture with
+// --kafka-headers into a broker of this file's own, the official Java console consumer reads it
+// back (exactly the events produced, with their headers), and DumpLogSegments shows every stored
+// batch carries the codec.
 import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -10,6 +11,7 @@ import { after, before, describe, it } from 'node:test'
 import { decodeFrame, type FirehoseMessage } from '../src/firehose/frame.ts'
 import { splitMessage } from '../src/firehose/split.ts'
 import { keyOf } from '../src/events.ts'
+import { headersOf, metaOf } from '../src/output.ts'
 import {
   type KafkaBroker,
   consoleConsumerArgs,
@@ -30,14 +32,22 @@ function seqOf(frame: Uint8Array): number | undefined {
   return m.type === 'error' || m.type === '#info' ? undefined : m.seq
 }
 
-/** `key<TAB>value` of every message relay mode must produce for `frames`, sorted. */
+/**
+ * `headers<TAB>key<TAB>value` of every message relay mode must produce for `frames`, sorted, as
+ * the console consumer prints them (`name:value` pairs joined by commas).
+ */
 function expectedLines(frames: readonly Uint8Array[]): string[] {
   return frames
-    .flatMap((f) =>
-      splitMessage(decodeFrame(f) as FirehoseMessage, () => true).events.map(
-        (e) => `${keyOf(e)}\t${JSON.stringify(e)}`,
-      ),
-    )
+    .flatMap((f) => {
+      const message = decodeFrame(f) as FirehoseMessage
+      const cursor = 'seq' in message ? String(message.seq) : undefined
+      return splitMessage(message, () => true).events.map((e) => {
+        const headers = Object.entries(headersOf(metaOf(e, cursor)))
+          .map(([k, v]) => `${k}:${v}`)
+          .join(',')
+        return `${headers}\t${keyOf(e)}\t${JSON.stringify(e)}`
+      })
+    })
     .sort()
 }
 
@@ -82,7 +92,8 @@ describe('every --kafka-compression codec, read back by the Java console consume
       const cursorFile = join(dir, `${codec}.json`)
       const p = await spawnAtkafka([
         ...relayToKafka(relay.url, broker.bootstrap, topic),
-        ...['--topic-partitions', '4', '--kafka-compression', codec, '--cursor-file', cursorFile],
+        ...['--topic-partitions', '4', '--kafka-compression', codec, '--kafka-headers'],
+        ...['--cursor-file', cursorFile],
       ])
       try {
         await eventually(
@@ -103,7 +114,7 @@ describe('every --kafka-compression codec, read back by the Java console consume
           bootstrap: broker.bootstrap,
           topic,
           timeoutMs: 5000,
-          formatter: { 'print.key': 'true', 'key.separator': '\t' },
+          formatter: { 'print.headers': 'true', 'print.key': 'true', 'key.separator': '\t' },
         }),
       )
       assert.match(read.stderr, new RegExp(`Processed a total of ${expected.length} messages`))

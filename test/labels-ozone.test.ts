@@ -29,7 +29,7 @@ import {
   metricValue,
   spawnAtkafka,
 } from './support/atkafka.ts'
-import { validateEvent, validateOspreyEvent } from './support/schema.ts'
+import { validateEvent, validateHeaders, validateOspreyEvent } from './support/schema.ts'
 
 const bootstrap = process.env.KAFKA_BOOTSTRAP_SERVERS
 const DEFS = 'tools.ozone.moderation.defs'
@@ -229,13 +229,13 @@ describe('labels mode against a real Ozone and Kafka', () => {
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
-  it('applied and negated labels reach Kafka, one event per label, signed and keyed by subject', async () => {
+  it('applied and negated labels reach Kafka, one event per label, signed and keyed by subject, with --kafka-headers', async () => {
     // Before atkafka starts: replayed with --cursor 0.
     await label(repo(alice), ['spam', '!warn'])
     await label(record(alicePost), ['porn'], [], 24)
     const topic = 'labels-ozone'
     const cursorFile = join(dir, 'apply.json')
-    const proc = await start(labelsArgs(topic, cursorFile, ['--cursor', '0']))
+    const proc = await start(labelsArgs(topic, cursorFile, ['--cursor', '0', '--kafka-headers']))
     await eventually(
       async () => (await metric(proc, 'atkafka_produced_events', { status: 'ok' })) >= 3,
       30000,
@@ -274,6 +274,15 @@ describe('labels mode against a real Ozone and Kafka', () => {
     assert.equal(onPost.event.label.cid, alicePost.cid)
     assert.ok(onPost.event.label.exp !== undefined)
     for (const m of got) assert.ok(signatureValid(m.event.label), `signature of ${m.value}`)
+    for (const m of got) {
+      validateHeaders(m.headers)
+      assert.deepEqual(m.headers, {
+        'atkafka-kind': 'label',
+        'atkafka-did': m.event.did,
+        'atkafka-cursor': String(m.event.label.seq),
+        'atkafka-time': m.event.timestamp,
+      })
+    }
 
     // Saved cursor: the last seq, for this labeler.
     assert.deepEqual(await savedCursor(cursorFile).then((c) => c && { ...c, savedAt: 0 }), {

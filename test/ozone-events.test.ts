@@ -17,6 +17,7 @@ import { REDACT_PATHS } from '../src/logger.ts'
 import { OzoneClient } from '../src/ozone/client.ts'
 import { ozoneConfig } from '../src/ozone/config.ts'
 import { createOzoneMetrics } from '../src/ozone/metrics.ts'
+import { type ModEventView, subjectDidOf } from '../src/ozone/page.ts'
 import { runOzone } from '../src/ozone/run.ts'
 import { consumeAll } from './harness/kafka.ts'
 import {
@@ -27,6 +28,7 @@ import {
 } from './harness/network.ts'
 import { type TestAccount, createAccount, createPost } from './harness/pds.ts'
 import { eventually, metricValue, spawnAtkafka } from './support/atkafka.ts'
+import { validateHeaders } from './support/schema.ts'
 
 const bootstrap = process.env.KAFKA_BOOTSTRAP_SERVERS
 const DEFS = 'tools.ozone.moderation.defs'
@@ -259,7 +261,7 @@ describe('ozone-events against a real Ozone and Kafka', () => {
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
-  it('produces every event exactly once, as Ozone serves it, catching up at full speed', async () => {
+  it('produces every event exactly once, as Ozone serves it, catching up at full speed; --kafka-headers', async () => {
     const truth = await allEvents()
     const byCreatedAt = new Map<string, View[]>()
     for (const e of truth)
@@ -274,7 +276,7 @@ describe('ozone-events against a real Ozone and Kafka', () => {
 
     const topic = 'ozone-exact'
     const cursorFile = join(dir, 'exact.json')
-    const run = startOzone(ozoneEnv(topic, cursorFile))
+    const run = startOzone(ozoneEnv(topic, cursorFile, { ATKAFKA_KAFKA_HEADERS: 'true' }))
     let first = 0
     let last = 0
     try {
@@ -317,7 +319,15 @@ describe('ozone-events against a real Ozone and Kafka', () => {
     // Values are the views exactly as Ozone serves them; 4 partitions by default.
     const messages = await consumeAll(bootstrap!, topic, { expected: now.length })
     const byId = new Map(now.map((e) => [String(e.id), e]))
-    for (const m of messages) assert.deepEqual(JSON.parse(m.value), byId.get(m.key!))
+    for (const m of messages) {
+      const view = byId.get(m.key!)!
+      assert.deepEqual(JSON.parse(m.value), view)
+      validateHeaders(m.headers)
+      assert.equal(m.headers?.['atkafka-kind'], 'ozone')
+      assert.equal(m.headers?.['atkafka-cursor'], m.key, 'the event id')
+      assert.equal(m.headers?.['atkafka-time'], view.createdAt)
+      assert.equal(m.headers?.['atkafka-did'], subjectDidOf(view as ModEventView) || undefined)
+    }
     assert.deepEqual(
       [...new Set(messages.map((m) => m.partition))].sort(),
       [0, 1, 2, 3],

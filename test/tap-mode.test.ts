@@ -25,7 +25,7 @@ import {
   spawnAtkafka,
   metadataFlag,
 } from './support/atkafka.ts'
-import { validateEvent, validateOspreyEvent } from './support/schema.ts'
+import { validateEvent, validateHeaders, validateOspreyEvent } from './support/schema.ts'
 
 const bootstrap = process.env.KAFKA_BOOTSTRAP_SERVERS
 
@@ -419,7 +419,7 @@ describe('tap mode against a real Tap', () => {
     assert.equal(await exitOf(atk), 0)
   })
 
-  it('admin password on both sides; Osprey format, collection filters and metadata apply', async () => {
+  it('admin password on both sides; Osprey format, collection filters, metadata and --kafka-headers apply', async () => {
     const tap = await tapFor({ adminPassword: 'tap-secret' })
     const erin = await createAccount(pds.pdsUrl)
     const post = await createPost(erin, 'behind a password')
@@ -445,6 +445,7 @@ describe('tap mode against a real Tap', () => {
         pds.plcUrl,
         // .test handles cannot be verified here: take the DID document's claim
         '--skip-handle-verification',
+        '--kafka-headers',
       ],
       { ATKAFKA_TAP_ADMIN_PASSWORD: 'tap-secret' },
     )
@@ -475,6 +476,23 @@ describe('tap mode against a real Tap', () => {
       assert.equal(meta?.pdsHost, pds.pdsUrl, 'eventMetadata from --plc-host')
       assert.equal(meta?.handle, erin.handle)
     }
+    // Headers: the Tap event id as the cursor, through the metadata stage too.
+    const cursors = new Set<string>()
+    for (const [i, m] of got.entries()) {
+      const e = wrapped[i]!.data.data
+      const h = m.headers!
+      validateHeaders(h)
+      assert.equal(h['atkafka-kind'], isOp(e) ? 'operation' : 'identity')
+      assert.equal(h['atkafka-did'], erin.did)
+      assert.equal(h['atkafka-time'], e.timestamp)
+      assert.match(String(h['atkafka-cursor']), /^[1-9][0-9]*$/)
+      cursors.add(String(h['atkafka-cursor']))
+      if (isOp(e)) {
+        assert.equal(h['atkafka-collection'], 'app.bsky.feed.post')
+        assert.equal(h['atkafka-action'], 'create')
+      }
+    }
+    assert.equal(cursors.size, 2, 'each event its own Tap id')
     assert.equal(await metric(atk, 'atkafka_filtered_events', { filter: 'collection' }), 1)
     assert.ok(!atk.stdout().includes('tap-secret'))
     atk.child.kill('SIGTERM')

@@ -5,6 +5,7 @@ import { COLLECTION_PATTERN_FORMS, isCollectionPattern } from '../filter.ts'
 import { type ListenAddress, parseListenAddress } from '../metrics-server.ts'
 import type { KafkaSecurity } from '../sink/kafka-security.ts'
 import type { Compression, KafkaClientName } from '../sink/clients.ts'
+import { TopicTemplate } from '../sink/topic-template.ts'
 import { workerIdFromHostname } from '../snowflake.ts'
 import type { Values } from './values.ts'
 
@@ -15,7 +16,14 @@ export type OutputConfig =
   | {
       kind: 'kafka'
       brokers: string[]
+      /** `--output-topic` as given. */
       topic: string
+      /** `--output-topic` parsed: one topic, or a template with `{kind}` and `{collection}`. */
+      topicTemplate: TopicTemplate
+      /** Create missing topics (`--create-topics`); else a missing topic is a fatal error. */
+      createTopics: boolean
+      /** `--kafka-headers`: routing headers on every message. */
+      headers: boolean
       partitions: number
       replicationFactor: number
       compression: Compression
@@ -81,11 +89,7 @@ export function commonConfig(v: Values): CommonConfig {
       }
     }
     const topic = requireFor(v, 'output-topic', 'ATKAFKA_OUTPUT_TOPIC', 'unless --stdout is given')
-    if (!/^[a-zA-Z0-9._-]{1,249}$/.test(topic) || topic === '.' || topic === '..') {
-      throw new ConfigError(
-        `invalid value "${topic}" for --output-topic (ATKAFKA_OUTPUT_TOPIC): expected a Kafka topic name (letters, digits, . _ -)`,
-      )
-    }
+    const topicTemplate = TopicTemplate.parse(topic, '--output-topic (ATKAFKA_OUTPUT_TOPIC)')
     const mechanism = v.str('kafka-sasl-mechanism') as KafkaSecurity['saslMechanism']
     const username = v.str('kafka-sasl-username')
     const password = v.str('kafka-sasl-password')
@@ -111,6 +115,9 @@ export function commonConfig(v: Values): CommonConfig {
       kind: 'kafka',
       brokers,
       topic,
+      topicTemplate,
+      createTopics: v.bool('create-topics'),
+      headers: v.bool('kafka-headers'),
       partitions: v.reqInt('topic-partitions'),
       replicationFactor: v.reqInt('replication-factor'),
       compression,
@@ -155,9 +162,12 @@ export function firehoseConfig(v: Values): FirehoseConfig {
       '--watched-collections and --ignored-collections cannot be used together: give one list',
     )
   }
+  const common = commonConfig(v)
+  const format = formatConfig(v)
+  checkOspreyTopic(common.output, format)
   return {
-    ...commonConfig(v),
-    format: formatConfig(v),
+    ...common,
+    format,
     watchedCollections,
     ignoredCollections,
     enrich: enrichConfig(v),
@@ -180,6 +190,18 @@ export function normalizeWsUrl(
   url.search = ''
   url.hash = ''
   return url.toString().replace(/\/+$/, '')
+}
+
+/**
+ * Osprey's consumer reads one topic: with `--osprey-compatible`, `--output-topic` must be one
+ * topic, not a template.
+ */
+export function checkOspreyTopic(output: OutputConfig, format: FormatConfig): void {
+  if (format.osprey && output.kind === 'kafka' && output.topicTemplate.fixed === undefined) {
+    throw new ConfigError(
+      `--output-topic "${output.topic}" is a template, but Osprey reads one topic: give one topic name with --osprey-compatible`,
+    )
+  }
 }
 
 /** `--osprey-compatible` and its worker id. */
@@ -206,6 +228,8 @@ export function redactedOutput(output: OutputConfig): Record<string, unknown> {
     kind: 'kafka',
     brokers: output.brokers,
     topic: output.topic,
+    ...(output.createTopics ? {} : { createTopics: false }),
+    ...(output.headers ? { headers: true } : {}),
     compression: output.compression,
     client: output.client,
     sasl: output.security.saslMechanism ?? 'none',

@@ -48,9 +48,28 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'output-topic',
     env: 'ATKAFKA_OUTPUT_TOPIC',
     kind: 'string',
-    description: 'Kafka topic to produce to (required unless --stdout)',
+    description:
+      'Kafka topic to produce to, or a template with {kind} and {collection} such as atproto.{collection} (see Topic routing); required unless --stdout',
     commands: ALL,
     required: 'kafka',
+  },
+  {
+    flag: 'create-topics',
+    env: 'ATKAFKA_CREATE_TOPICS',
+    kind: 'bool',
+    description:
+      'Create a missing topic on first use, with --topic-partitions and --replication-factor; --no-create-topics makes a missing topic a fatal error naming it (topics managed elsewhere)',
+    commands: ALL,
+    default: 'true',
+  },
+  {
+    flag: 'kafka-headers',
+    env: 'ATKAFKA_KAFKA_HEADERS',
+    kind: 'bool',
+    description:
+      'Add headers to every message (atkafka-kind, atkafka-did, atkafka-collection, atkafka-action, atkafka-cursor, atkafka-time; see Kafka headers); off writes the same bytes as at-kafka',
+    commands: ALL,
+    default: 'false',
   },
   {
     flag: 'topic-partitions',

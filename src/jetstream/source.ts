@@ -184,6 +184,11 @@ export class JetstreamSource implements Source<number> {
       this.#context!.emit({ position: this.#newest, time })
       return
     }
-    this.#context!.emit({ position: this.#newest, events: [event], time })
+    this.#context!.emit({
+      position: this.#newest,
+      events: [event],
+      time,
+      cursor: String(timeUs),
+    })
   }
 }

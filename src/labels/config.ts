@@ -2,6 +2,7 @@ import {
   type CommonConfig,
   type FormatConfig,
   type Values,
+  checkOspreyTopic,
   commonConfig,
   formatConfig,
   normalizeWsUrl,
@@ -30,9 +31,12 @@ export function labelsConfig(v: Values): LabelsConfig {
   if (host === undefined) {
     throw new ConfigError('--labeler-host (ATKAFKA_LABELER_HOST) is required for labels')
   }
+  const common = commonConfig(v)
+  const format = formatConfig(v)
+  checkOspreyTopic(common.output, format)
   return {
-    ...commonConfig(v),
-    format: formatConfig(v),
+    ...common,
+    format,
     labelerHost: normalizeLabelerHost(host),
     cursorFile: v.reqStr('cursor-file'),
     cursor: v.int('cursor'),

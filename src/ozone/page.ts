@@ -1,5 +1,5 @@
 import type { JsonObject } from '../events.ts'
-import type { OutMessage } from '../sink/sink.ts'
+import type { RoutedInput } from '../output.ts'
 import { OzoneResponseError } from './errors.ts'
 
 /**
@@ -53,7 +53,24 @@ export function eventTypeLabel(view: ModEventView): string {
   return /^[A-Za-z][A-Za-z0-9]{0,63}$/.test(name) ? name : 'other'
 }
 
+/**
+ * The DID an event is about: its subject's `did` (an account), or the authority of its subject's
+ * `uri` (a record); `""` when neither.
+ */
+export function subjectDidOf(view: ModEventView): string {
+  const subject = view.subject
+  if (!isObject(subject)) return ''
+  if (typeof subject.did === 'string') return subject.did
+  const m = typeof subject.uri === 'string' ? /^at:\/\/(did:[^/]+)/.exec(subject.uri) : null
+  return m === null ? '' : m[1]!
+}
+
 /** Kafka message of an event: key = its id, value = the view as JSON, as at-kafka. */
-export function toMessage(view: ModEventView): OutMessage {
-  return { key: String(view.id), value: JSON.stringify(view) }
+export function toMessage(view: ModEventView): RoutedInput {
+  const id = String(view.id)
+  return {
+    key: id,
+    value: JSON.stringify(view),
+    meta: { kind: 'ozone', did: subjectDidOf(view), cursor: id, time: view.createdAt },
+  }
 }

@@ -14,6 +14,7 @@ import {
   toKafkaFatalError,
 } from './producer.ts'
 import { Group, Outstanding, type OutMessage, type Sink, connectWithRetry } from './sink.ts'
+import { Topics } from './topics.ts'
 
 export { KafkaFatalError } from './producer.ts'
 
@@ -28,9 +29,16 @@ export interface KafkaSinkOptions {
   client: ProducerClient
   /** The bootstrap servers, for log lines. */
   brokers?: readonly string[]
-  topic: string
+  /**
+   * The one topic when `--output-topic` is not a template: made sure of at start, and the topic
+   * of messages that carry none. Other topics are made sure of on first use.
+   */
+  topic?: string
+  /** Partitions of a topic the sink creates. */
   partitions: number
   replicationFactor: number
+  /** Create missing topics (default true); else a missing topic is a fatal error naming it. */
+  createTopics?: boolean
   logger: Logger
   metrics: KafkaSinkMetrics
   /** Called when the sink can never succeed (e.g. authentication or authorisation refused). */
@@ -87,6 +95,7 @@ export class KafkaSink implements Sink {
   readonly #log: Logger
   readonly #pending = new Outstanding()
   readonly #lanes: Lane[]
+  readonly #topics: Topics
   #connected = false
   #closed = false
   readonly #stop = new AbortController()
@@ -94,8 +103,16 @@ export class KafkaSink implements Sink {
   constructor(opts: KafkaSinkOptions) {
     this.#opts = opts
     this.#log = opts.logger
+    this.#topics = new Topics({
+      client: opts.client,
+      partitions: opts.partitions,
+      replicationFactor: opts.replicationFactor,
+      create: opts.createTopics ?? true,
+      logger: opts.logger,
+    })
     const settings: LaneSettings = {
       opts,
+      topics: this.#topics,
       maxMessages: opts.maxBatchMessages ?? 5000,
       maxBytes: opts.maxBatchBytes ?? 768 * 1024,
       lingerMs: opts.lingerMs ?? 5,
@@ -126,7 +143,10 @@ export class KafkaSink implements Sink {
     return this.#connected && this.#lanes.every((l) => l.isReady())
   }
 
-  /** Connect and create the topic if missing; retries until `signal` aborts, unless fatal. */
+  /**
+   * Connect and make sure of the one topic, if there is one; retries until `signal` aborts,
+   * unless fatal.
+   */
   async start(signal: AbortSignal): Promise<void> {
     const { topic } = this.#opts
     const stopNotices = this.#waitingNotices()
@@ -159,12 +179,11 @@ export class KafkaSink implements Sink {
   }
 
   async #connect(signal: AbortSignal): Promise<void> {
-    const { client, topic, partitions, replicationFactor } = this.#opts
+    const { topic } = this.#opts
     await connectWithRetry(
       async () => {
         try {
-          const created = await client.ensureTopic(topic, partitions, replicationFactor)
-          if (created) this.#log.info({ topic, partitions, replicationFactor }, 'created topic')
+          if (topic !== undefined) await this.#topics.ensure([topic])
           await Promise.all(this.#lanes.map((l) => l.connect()))
         } catch (err) {
           await Promise.all(this.#lanes.map((l) => l.disconnect()))
@@ -184,13 +203,14 @@ export class KafkaSink implements Sink {
     const group = new Group(messages.length, done)
     const lanes = this.#lanes
     const topic = this.#opts.topic
-    if (lanes.length === 1) {
-      for (const m of messages) lanes[0]!.push({ topic, key: m.key, value: m.value, group })
-    } else {
-      for (const m of messages) {
-        const lane = lanes[(murmur2(m.key) & 0x7fffffff) % lanes.length]!
-        lane.push({ topic, key: m.key, value: m.value, group })
-      }
+    for (const m of messages) {
+      const t = m.topic ?? topic
+      if (t === undefined) throw new Error('KafkaSink: a message without a topic')
+      const entry: Entry = { topic: t, key: m.key, value: m.value, group }
+      if (m.headers !== undefined) entry.headers = m.headers
+      const lane =
+        lanes.length === 1 ? lanes[0]! : lanes[(murmur2(m.key) & 0x7fffffff) % lanes.length]!
+      lane.push(entry)
     }
     this.#pending.add(messages.length)
     for (const l of lanes) l.kick()
@@ -214,6 +234,8 @@ export class KafkaSink implements Sink {
 
 interface LaneSettings {
   opts: KafkaSinkOptions
+  /** Topics made sure of before a batch goes to them. */
+  topics: Topics
   maxMessages: number
   maxBytes: number
   lingerMs: number
@@ -283,6 +305,7 @@ class Lane {
     for (; i < end; i++) {
       const e = this.#queue[i]!
       bytes += e.key.length + Buffer.byteLength(e.value)
+      if (e.headers !== undefined) bytes += headerBytes(e.headers)
       if (bytes > this.#s.maxBytes && i > this.#head) break
     }
     const batch = this.#queue.slice(this.#head, i)
@@ -316,8 +339,13 @@ class Lane {
     const { metrics } = this.#s.opts
     const stop = this.#s.stop
     for (let attempt = 0; ; attempt++) {
-      const t0 = performance.now()
+      let t0 = performance.now()
       try {
+        const missing = this.#missingTopics(batch)
+        if (missing !== undefined) {
+          await this.#s.topics.ensure(missing)
+          t0 = performance.now()
+        }
         this.#requestSince = t0
         await this.#producer!.send(batch).finally(() => (this.#requestSince = undefined))
         metrics.produceLatency.observe((performance.now() - t0) / 1000)
@@ -356,9 +384,27 @@ class Lane {
           'produce failed, retrying the same batch',
         )
         await sleep(delay, undefined, { signal: stop }).catch(() => {})
-        if (attempt >= 2 && !stop.aborted) await this.#resetProducer()
+        if (attempt >= 2 && !stop.aborted) {
+          // Ask again whether the batch's topics exist (one deleted while running is created
+          // again, or with creation off stops the sink naming it), and use a fresh producer.
+          this.#s.topics.forget(batch.map((e) => e.topic))
+          await this.#resetProducer()
+        }
       }
     }
+  }
+
+  /** The topics of `batch` not made sure of yet, if any. */
+  #missingTopics(batch: readonly Entry[]): Set<string> | undefined {
+    const topics = this.#s.topics
+    let missing: Set<string> | undefined
+    let last: string | undefined
+    for (const e of batch) {
+      if (e.topic === last) continue
+      last = e.topic
+      if (!topics.has(e.topic)) (missing ??= new Set()).add(e.topic)
+    }
+    return missing
   }
 
   /** Halve a batch the broker refused as too large; a single message it refuses is dropped. */
@@ -393,4 +439,11 @@ class Lane {
       this.#log.debug({ err: errorMessage(err) }, 'reconnecting producer failed')
     })
   }
+}
+
+/** The UTF-8 bytes of a message's header keys and values. */
+function headerBytes(headers: Readonly<Record<string, string>>): number {
+  let n = 0
+  for (const k in headers) n += k.length + Buffer.byteLength(headers[k]!)
+  return n
 }

@@ -44,6 +44,17 @@ export function createKafka(opts: KafkaClientOptions): Kafka {
   return new Kafka(config)
 }
 
+/** Whether the topic exists (listed in the cluster's metadata). */
+export async function topicExists(kafka: Kafka, topic: string): Promise<boolean> {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    return (await admin.listTopics()).includes(topic)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 /** Create the topic when it does not exist yet. */
 export async function ensureTopic(
   kafka: Kafka,

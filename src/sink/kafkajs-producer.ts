@@ -1,5 +1,5 @@
 import { errorMessage } from '../errors.ts'
-import { ensureTopic } from './kafkajs-client.ts'
+import { ensureTopic, topicExists } from './kafkajs-client.ts'
 import {
   CompressionTypes,
   type ICustomPartitioner,
@@ -120,6 +120,14 @@ export class KafkaJsClient implements ProducerClient {
   ): Promise<boolean> {
     try {
       return await ensureTopic(this.#kafka, topic, partitions, replicationFactor)
+    } catch (err) {
+      throw classifyKafkaJsError(err)
+    }
+  }
+
+  async topicExists(topic: string): Promise<boolean> {
+    try {
+      return await topicExists(this.#kafka, topic)
     } catch (err) {
       throw classifyKafkaJsError(err)
     }

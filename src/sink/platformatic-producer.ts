@@ -234,6 +234,18 @@ export class PlatformaticClient implements ProducerClient {
     }
   }
 
+  async topicExists(topic: string): Promise<boolean> {
+    const admin = new Admin({ ...this.#base, retries: 1 })
+    routeLogs(admin, this.#opts.logger)
+    try {
+      return (await admin.listTopics()).includes(topic)
+    } catch (err) {
+      throw classifyPlatformaticError(err)
+    } finally {
+      await admin.close().catch(() => {})
+    }
+  }
+
   async close(): Promise<void> {}
 }
 

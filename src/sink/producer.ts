@@ -86,6 +86,11 @@ export interface ProducerClient {
    * wait for its partitions' leaders; true if it was created. Rejects with a {@link ProduceError}.
    */
   ensureTopic(topic: string, partitions: number, replicationFactor: number): Promise<boolean>
+  /**
+   * Whether the topic exists, from the cluster's metadata, creating nothing (for
+   * `--no-create-topics`). Rejects with a {@link ProduceError}.
+   */
+  topicExists(topic: string): Promise<boolean>
   /** Idempotent; never rejects. */
   close(): Promise<void>
 }

@@ -3,10 +3,14 @@ import { backoffDelay } from '../backoff.ts'
 import { errorMessage } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 
-/** One message for the output: Kafka key and value. */
+/** One message for the output: Kafka key and value, and where routing decided it goes. */
 export interface OutMessage {
   key: string
   value: string
+  /** The Kafka topic (default: the sink's one topic). */
+  topic?: string
+  /** Kafka headers, values as UTF-8 strings (`--kafka-headers`). */
+  headers?: Readonly<Record<string, string>>
 }
 
 /**

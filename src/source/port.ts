@@ -1,5 +1,5 @@
 import type { AtKafkaEvent } from '../events.ts'
-import type { OutMessage } from '../sink/sink.ts'
+import type { RoutedInput } from '../output.ts'
 
 /**
  * One unit a source hands to the runner: its events are produced together, and the unit is
@@ -14,7 +14,12 @@ export interface SourceItem<P> {
   /** Events to enrich and format (empty: the unit only moves the position). */
   events?: readonly AtKafkaEvent[]
   /** Messages already formatted, instead of `events`. */
-  messages?: readonly OutMessage[]
+  messages?: readonly RoutedInput[]
+  /**
+   * The source position the events came from, as the `atkafka-cursor` header (relay and labels
+   * seq, Tap id, Jetstream time_us); messages carry their own.
+   */
+  cursor?: string
   /** Event time (ms) of the newest event, for the lag gauge. */
   time?: number
   /** Runs once the unit is done (Tap acks its event here). */

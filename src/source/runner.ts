@@ -88,6 +88,7 @@ export async function runSource<P>(service: Service, opts: RunSourceOptions<P>):
       applyPause()
     },
     enricher: opts.enricher,
+    router: service.router,
   })
 
   function onDone(acked: number): void {
@@ -126,11 +127,11 @@ export async function runSource<P>(service: Service, opts: RunSourceOptions<P>):
     } else if (item.messages !== undefined) {
       const n = item.messages.length
       events += n
-      pipeline.submitMessages(item.messages, finish(n))
+      pipeline.submitFormatted(item.messages, finish(n))
     } else {
       const list = item.events ?? []
       events += list.length
-      pipeline.submit(list, finish(list.length))
+      pipeline.submit(list, finish(list.length), item.cursor)
     }
     bound?.read(pipeline.inFlight)
   }

@@ -116,7 +116,12 @@ export class XrpcSubscription implements Source<number> {
     }
     const { seq } = outcome
     if (seq !== undefined) this.#lastReceived = seq
-    this.#context!.emit({ position: seq, events: outcome.events, time: outcome.time })
+    this.#context!.emit({
+      position: seq,
+      events: outcome.events,
+      time: outcome.time,
+      cursor: seq === undefined ? undefined : String(seq),
+    })
   }
 
   #onErrorFrame(error: string, message: string | undefined): void {

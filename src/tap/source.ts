@@ -167,6 +167,7 @@ export class TapSource implements Source<never> {
     this.#tapMetrics.eventBuffer.set(++this.#buffered)
     this.#context!.emit({
       events: [event],
+      cursor: String(id),
       time: parsed.live && parsed.rev !== undefined ? tidTimeMs(parsed.rev) : undefined,
       done: () => {
         this.#tapMetrics.eventBuffer.set(--this.#buffered)

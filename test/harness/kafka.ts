@@ -813,6 +813,17 @@ async function topicOffsets(
   }
 }
 
+/** Names of the cluster's topics. */
+export async function listTopics(bootstrap: string): Promise<string[]> {
+  const admin = client(bootstrap, 'kafka-harness-admin').admin()
+  await admin.connect()
+  try {
+    return await admin.listTopics()
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 /** Create a topic (replication factor 1 unless told) and wait for its partition leaders. */
 export async function createTopic(
   bootstrap: string,

@@ -68,6 +68,12 @@ export class FakeKafka implements ProducerClient {
     return true
   }
 
+  async topicExists(topic: string): Promise<boolean> {
+    const err = this.behaviour.ensureTopicError?.()
+    if (err !== undefined) throw err
+    return this.topics.has(topic)
+  }
+
   async close(): Promise<void> {
     this.closed = true
   }

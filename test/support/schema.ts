@@ -10,6 +10,7 @@ ajv.addSchema(load('event.schema.json'), 'event.schema.json')
 ajv.addSchema(load('osprey-event.schema.json'), 'osprey-event.schema.json')
 const event = ajv.getSchema('event.schema.json')!
 const osprey = ajv.getSchema('osprey-event.schema.json')!
+const headers = ajv.getSchema('event.schema.json#/$defs/kafkaHeaders')!
 
 function check(validate: typeof event, value: unknown, what: string): void {
   if (!validate(value)) {
@@ -27,4 +28,9 @@ export function validateEvent(value: unknown): void {
 /** Throws unless `value` matches schema/osprey-event.schema.json. */
 export function validateOspreyEvent(value: unknown): void {
   check(osprey, value, 'Osprey event')
+}
+
+/** Throws unless `value` (a message's headers) matches the kafkaHeaders of event.schema.json. */
+export function validateHeaders(value: unknown): void {
+  check(headers, value, 'Kafka headers')
 }
