@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Kafka, logLevel, type Admin } from '../src/sink/kafkajs.ts'
+import { Admin as PlatformaticAdmin } from '@platformatic/kafka'
+import { Kafka, logLevel, type Admin } from 'kafkajs'
 import { frameOfTime } from './corpus/patch.ts'
 
 function client(bootstrap: string, clientId: string): Kafka {
@@ -68,6 +69,31 @@ export async function topicMessageCount(bootstrap: string, topic: string): Promi
     const offsets = await admin.fetchTopicOffsets(topic)
     return offsets.reduce((sum, o) => sum + Number(o.high) - Number(o.low), 0)
   })
+}
+
+/** Bytes the topic's partitions take in the brokers' log directories (DescribeLogDirs). */
+export async function topicBytes(
+  bootstrap: string,
+  topic: string,
+  partitions: number,
+): Promise<number> {
+  const admin = new PlatformaticAdmin({
+    clientId: 'atkafka-bench-log-dirs',
+    bootstrapBrokers: bootstrap.split(','),
+  })
+  try {
+    const dirs = await admin.describeLogDirs({
+      topics: [{ name: topic, partitions: Array.from({ length: partitions }, (_, i) => i) }],
+    })
+    let bytes = 0n
+    for (const broker of dirs)
+      for (const dir of broker.results)
+        for (const t of dir.topics)
+          if (t.name === topic) for (const p of t.partitions) bytes += p.partitionSize
+    return Number(bytes)
+  } finally {
+    await admin.close()
+  }
 }
 
 export interface LatencyResult {

@@ -2,16 +2,16 @@
 //
 //   node bench/producer-only.ts --bootstrap <host:port> --topic <t> (--real | --corpus <dir>)
 //     [--messages 200000] [--window 10000] [--mode sink|raw|confluent] [--input-mb 48]
-//     sink mode: [--producers 4]; raw mode only: [--batch 5000] [--requests 1] [--compression none|gzip] [--idempotent true]
+//     sink mode: [--producers 4] [--client platformatic|kafkajs] [--compression none|gzip|snappy|lz4|zstd]; raw mode only: [--batch 5000] [--requests 1] [--compression none|gzip] [--idempotent true]
 //
-// `sink` drives src/sink/kafka.ts exactly as the pipeline does (units of one frame's messages,
+// `sink` drives src/sink/kafka.ts (on the --client adapter, default platformatic) exactly as the pipeline does (units of one frame's messages,
 // reading pauses at --window unacknowledged messages and resumes at half). `raw` drives a bare
 // KafkaJS producer with the given settings, to compare settings. `confluent` drives the same units
 // through bench/confluent/sink.ts (librdkafka's @confluentinc/kafka-javascript behind the Sink
 // interface; `bash bench/confluent/setup.sh` installs it). Prints one JSON line.
 
 import { parseArgs } from 'node:util'
-import { CompressionTypes, Partitioners } from '../src/sink/kafkajs.ts'
+import { CompressionTypes, Partitioners } from 'kafkajs'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { plainFormatter } from '../src/format.ts'
@@ -19,9 +19,13 @@ import { keyOf } from '../src/events.ts'
 import { decodeFrame } from '../src/firehose/frame.ts'
 import { splitMessage } from '../src/firehose/split.ts'
 import { createMetrics } from '../src/metrics.ts'
-import { createKafka } from '../src/sink/kafka-client.ts'
+import { createKafka } from '../src/sink/kafkajs-client.ts'
 import { KafkaSink } from '../src/sink/kafka.ts'
-import { KafkaJsClient } from '../src/sink/kafkajs-producer.ts'
+import {
+  type Compression,
+  type KafkaClientName,
+  createProducerClient,
+} from '../src/sink/clients.ts'
 import type { OutMessage, Sink } from '../src/sink/sink.ts'
 import { REAL_CAPTURE_DIR, readFramesFile } from './corpus/store.ts'
 import { ownPeakRssMb } from './proc-stats.ts'
@@ -40,6 +44,7 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '1' },
     producers: { type: 'string', default: '4' },
     compression: { type: 'string', default: 'none' },
+    client: { type: 'string', default: 'platformatic' },
     idempotent: { type: 'string', default: 'true' },
     'input-mb': { type: 'string', default: '48' },
   },
@@ -90,8 +95,12 @@ function sinkAsWriter(sink: Sink, afterClose: () => void = () => {}): Writer {
 
 function sinkWriter(): Writer {
   const sink = new KafkaSink({
-    client: new KafkaJsClient(kafka, {
-      compression: values.compression === 'gzip' ? 'gzip' : 'none',
+    client: createProducerClient({
+      client: values.client as KafkaClientName,
+      brokers: [bootstrap],
+      security: { ssl: false },
+      compression: values.compression as Compression,
+      logger,
     }),
     topic,
     partitions: 200,

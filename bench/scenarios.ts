@@ -16,6 +16,7 @@ import {
   deleteTopic,
   measureLatency,
   percentile,
+  topicBytes,
   topicMessageCount,
 } from './kafka.ts'
 import { ProcessWindow, cpuSeconds } from './proc-stats.ts'
@@ -565,14 +566,15 @@ const jetstreamScenario: Scenario = {
   },
 }
 
-/** The sink's producer count an atkafka run would use: `--kafka-producers` if given, else the default. */
-function producersOf(args: readonly string[]): number {
+/** The value an atkafka run would use for `flag`: the last `--flag` in `args`, else its default. */
+function atkafkaFlag(args: readonly string[], flag: string): string {
+  let value: string | undefined
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!
-    if (a.startsWith('--kafka-producers=')) return Number(a.slice('--kafka-producers='.length))
-    if (a === '--kafka-producers') return Number(args[i + 1])
+    if (a.startsWith(`--${flag}=`)) value = a.slice(flag.length + 3)
+    else if (a === `--${flag}`) value = args[i + 1]
   }
-  return Number(OPTIONS.find((o) => o.flag === 'kafka-producers')!.default)
+  return value ?? OPTIONS.find((o) => o.flag === flag)!.default!
 }
 
 /** A result with nothing measured, only a note (a scenario that could not run). */
@@ -592,16 +594,23 @@ function notRun(scenario: string, corpus: string, note: string): RunResult {
 }
 
 /**
- * The sink alone on pre-formatted messages (bench/producer-only.ts): atkafka's KafkaJS sink, or
- * (mode `confluent`) the optional librdkafka sink of bench/confluent/.
+ * The sink alone on pre-formatted messages (bench/producer-only.ts): atkafka's sink on the client
+ * of `--atkafka-arg --kafka-client=…` (or, for `producer-only-kafkajs`, on KafkaJS) with its
+ * `--kafka-compression`, or (mode `confluent`) the optional librdkafka sink of bench/confluent/.
  */
-function producerScenario(mode: 'sink' | 'confluent'): Scenario {
+function producerScenario(mode: 'sink' | 'confluent', client?: 'kafkajs'): Scenario {
   const confluent = mode === 'confluent'
   return {
-    name: confluent ? 'producer-only-confluent' : 'producer-only',
+    name: confluent
+      ? 'producer-only-confluent'
+      : client
+        ? `producer-only-${client}`
+        : 'producer-only',
     description: confluent
       ? 'producer-only with @confluentinc/kafka-javascript (librdkafka); needs bash bench/confluent/setup.sh'
-      : 'The Kafka sink alone on pre-formatted messages (its own ceiling)',
+      : client
+        ? `producer-only on --kafka-client ${client}, beside producer-only`
+        : 'The Kafka sink alone on pre-formatted messages (its own ceiling)',
     needsKafka: true,
     async run(ctx) {
       const corpus = `${ctx.synthetic.name}, pre-formatted`
@@ -610,16 +619,23 @@ function producerScenario(mode: 'sink' | 'confluent'): Scenario {
       }
       const topic = `bench-${this.name}-${Date.now()}`
       const total = ctx.quick ? 20_000 : 300_000
+      const clientName = client ?? atkafkaFlag(ctx.atkafkaArgs, 'kafka-client')
+      const compression = atkafkaFlag(ctx.atkafkaArgs, 'kafka-compression')
       try {
         await createBenchTopic(ctx.bootstrap!, topic, 200)
         const r = await runNode('producer-only.ts', [
           ...['--bootstrap', ctx.bootstrap!, '--topic', topic, '--corpus', ctx.syntheticDir],
           ...['--messages', String(total), '--mode', mode],
-          ...['--producers', String(producersOf(ctx.atkafkaArgs))],
+          ...['--producers', atkafkaFlag(ctx.atkafkaArgs, 'kafka-producers')],
+          ...['--client', clientName, '--compression', compression],
         ])
         const notes: string[] = []
         const inTopic = await topicMessageCount(ctx.bootstrap!, topic)
         if (inTopic !== total) notes.push(`topic holds ${inTopic} messages, expected ${total}`)
+        const stored = await topicBytes(ctx.bootstrap!, topic, 200)
+        notes.push(
+          `client ${clientName}, compression ${compression}: ${Math.round(stored / inTopic)} B/message on the broker`,
+        )
         const nan = Number.NaN
         return {
           scenario: this.name,
@@ -655,5 +671,6 @@ export const SCENARIOS: readonly Scenario[] = [
   jetstreamScenario,
   steadyScenario,
   producerScenario('sink'),
+  producerScenario('sink', 'kafkajs'),
   producerScenario('confluent'),
 ]

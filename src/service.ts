@@ -7,9 +7,8 @@ import { type Formatter, ospreyFormatter, plainFormatter } from './format.ts'
 import type { Logger } from './logger.ts'
 import { type Metrics, createMetrics } from './metrics.ts'
 import { type MetricsServer, startMetricsServer } from './metrics-server.ts'
-import { createKafka } from './sink/kafka-client.ts'
+import { createProducerClient } from './sink/clients.ts'
 import { KafkaSink } from './sink/kafka.ts'
-import { KafkaJsClient } from './sink/kafkajs-producer.ts'
 import type { Sink } from './sink/sink.ts'
 import { StdoutSink } from './sink/stdout.ts'
 import { Snowflake } from './snowflake.ts'
@@ -65,10 +64,14 @@ export class Service {
     } else {
       const kafkaLogger = this.logger.child({ component: 'kafka' })
       this.sink = new KafkaSink({
-        client: new KafkaJsClient(
-          createKafka({ brokers: out.brokers, security: out.security, logger: kafkaLogger }),
-          { compression: out.compression },
-        ),
+        client: createProducerClient({
+          client: out.client,
+          brokers: out.brokers,
+          security: out.security,
+          compression: out.compression,
+          logger: kafkaLogger,
+        }),
+        brokers: out.brokers,
         topic: out.topic,
         partitions: out.partitions,
         replicationFactor: out.replicationFactor,

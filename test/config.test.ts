@@ -97,7 +97,16 @@ describe('config', () => {
         { ATKAFKA_STDOUT: 'maybe' },
         /ATKAFKA_STDOUT.*one of true, 1, t, yes, y, on or false, 0, f, no, n, off/,
       ],
-      [['firehose', 'relay', '--stdout', '--kafka-compression', 'snappy'], {}, /one of none, gzip/],
+      [
+        ['firehose', 'relay', '--stdout', '--kafka-compression', 'brotli'],
+        {},
+        /one of none, gzip, snappy, lz4, zstd/,
+      ],
+      [
+        ['firehose', 'relay', '--bootstrap-servers', 'k:1', '--output-topic', 't'],
+        { ATKAFKA_KAFKA_CLIENT: 'kafkajs', ATKAFKA_KAFKA_COMPRESSION: 'zstd' },
+        /--kafka-compression zstd needs --kafka-client platformatic \(KafkaJS compresses only with none or gzip\)/,
+      ],
       [['firehose', 'relay', '--stdout', '--relay-host', 'ftp://x'], {}, /--relay-host.*scheme/],
       [['firehose', 'relay', '--stdout', '--metrics-listen-address', 'nope'], {}, /host:port/],
       [

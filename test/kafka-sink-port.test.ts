@@ -6,9 +6,12 @@ import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { createMetrics } from '../src/metrics.ts'
 import { KafkaFatalError, KafkaSink, type KafkaSinkOptions } from '../src/sink/kafka.ts'
+import type { Kafka } from 'kafkajs'
+import { KafkaJsClient, unansweredPartitions } from '../src/sink/kafkajs-producer.ts'
 import { ProduceError } from '../src/sink/producer.ts'
+import { murmur2 } from '../src/sink/partitioner.ts'
 import type { OutMessage } from '../src/sink/sink.ts'
-import { FakeKafka } from './support/fake-producer.ts'
+import { FakeKafka, FakeKafkaJs } from './support/fake-producer.ts'
 import { metricValue } from './support/atkafka.ts'
 
 const TOPIC = 'events'
@@ -243,6 +246,56 @@ describe('Kafka sink on the Producer port', () => {
     await sink2.close()
   })
 
+  it('a single failure its retry fixes (a leader moved) leaves the sink ready', async () => {
+    let sends = 0
+    const kafka = new FakeKafka({
+      fail: (_call, attempt) =>
+        attempt === 0
+          ? { error: new ProduceError('retriable', 'NOT_LEADER_OR_FOLLOWER') }
+          : undefined,
+      // The retry takes a while: readiness is sampled meanwhile.
+      delayMs: () => (sends++ > 0 ? 60 : 0),
+    })
+    const { sink, registry } = makeSink(kafka, { retryBaseMs: 5 })
+    await sink.start(AbortSignal.timeout(5000))
+    let done = 0
+    sink.write(makeUnits(1, 3)[0]!, () => done++)
+    const samples: boolean[] = []
+    const deadline = Date.now() + 5000
+    while (done === 0 && Date.now() < deadline) {
+      samples.push(sink.isReady())
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    assert.ok(kafka.calls.length >= 2, 'the batch was retried')
+    assert.ok(samples.length > 5)
+    assert.deepEqual([...new Set(samples)], [true], 'ready all along')
+    assert.equal(metricValue(await registry.metrics(), 'atkafka_produce_retries'), 1)
+    await sink.flush(AbortSignal.timeout(5000))
+    await sink.close()
+  })
+
+  it('a request that hung 5 s and then failed keeps the sink not ready while it is retried', async () => {
+    let sends = 0
+    const kafka = new FakeKafka({
+      fail: (_call, attempt) =>
+        attempt === 0 ? { error: new ProduceError('retriable', 'connection closed') } : undefined,
+      delayMs: () => (sends++ === 0 ? 5200 : 300),
+    })
+    const { sink } = makeSink(kafka, { retryBaseMs: 5 })
+    await sink.start(AbortSignal.timeout(5000))
+    let done = 0
+    sink.write(makeUnits(1, 3)[0]!, () => done++)
+    await new Promise((r) => setTimeout(r, 5100))
+    assert.equal(sink.isReady(), false, 'hung')
+    await new Promise((r) => setTimeout(r, 250))
+    assert.equal(done, 0)
+    assert.equal(sink.isReady(), false, 'failed after hanging, retry under way')
+    await sink.flush(AbortSignal.timeout(5000))
+    assert.equal(done, 1)
+    assert.ok(sink.isReady())
+    await sink.close()
+  })
+
   it('retriable failures: not ready while failing, ready again after', async () => {
     let failing = true
     const kafka = new FakeKafka({
@@ -260,5 +313,56 @@ describe('Kafka sink on the Producer port', () => {
     assert.equal(done, 1)
     assert.ok(sink.isReady())
     await sink.close()
+  })
+})
+
+describe('KafkaJS adapter: a send KafkaJS resolves without answering every partition', () => {
+  it('unansweredPartitions names the partitions without an answer and the records of the others', () => {
+    const records = makeUnits(1, 40)[0]!.map((m) => ({ topic: TOPIC, ...m }))
+    const part = (key: string) => (murmur2(key) & 0x7fffffff) % 8
+    const results = [0, 1, 2, 4, 5, 6, 7].map((p) => ({ topicName: TOPIC, partition: p }))
+    const { missing, acknowledged } = unansweredPartitions(records, results, () => 8)
+    assert.deepEqual(missing, [`${TOPIC}/3`])
+    assert.deepEqual(
+      acknowledged,
+      records.flatMap((r, i) => (part(r.key) === 3 ? [] : [i])),
+    )
+    const all = unansweredPartitions(
+      records,
+      [...results, { topicName: TOPIC, partition: 3 }],
+      () => 8,
+    )
+    assert.deepEqual(all.missing, [])
+    assert.equal(all.acknowledged.length, 40)
+  })
+
+  it('the sink sends the skipped partitions again: nothing lost, nothing twice, order kept', async () => {
+    // Every other send leaves partitions 3 and 5 out of its answer (and unwritten).
+    const fake = new FakeKafkaJs({ skip: (n) => new Set(n % 2 === 0 ? [3, 5] : []) })
+    const client = new KafkaJsClient(fake as unknown as Kafka, { compression: 'none' })
+    const { sink, registry } = makeSink(new FakeKafka(), { client, maxBatchMessages: 30 })
+    const units = makeUnits(20, 10)
+    const done = await run(sink, units, true)
+    assert.equal(done.length, 20)
+    const got = fake.values(TOPIC).map((v) => (JSON.parse(v) as { n: number }).n)
+    assert.equal(got.length, 200, 'every message stored exactly once')
+    assert.deepEqual(
+      [...new Set(got)].sort((a, b) => a - b),
+      units.flat().map((_, i) => i),
+    )
+    const byKey = new Map<string, number[]>()
+    for (const m of units.flat()) {
+      const n = (JSON.parse(m.value) as { n: number }).n
+      byKey.set(m.key, [...(byKey.get(m.key) ?? []), got.indexOf(n)])
+    }
+    for (const [key, at] of byKey)
+      assert.deepEqual(
+        at,
+        [...at].sort((a, b) => a - b),
+        key,
+      )
+    const text = await registry.metrics()
+    assert.ok(metricValue(text, 'atkafka_produce_retries') > 0, 'the skipped records retried')
+    assert.equal(metricValue(text, 'atkafka_produced_events', { status: 'ok' }), 200)
   })
 })

@@ -33,14 +33,14 @@ function binOn(version: string, args: string[]) {
 
 describe('Node.js version', () => {
   it('on a Node older than "engines", bin/atkafka prints one line naming the Node needed', () => {
-    for (const version of ['20.11.1', '22.17.1']) {
+    for (const version of ['20.11.1', '22.21.0']) {
       const r = binOn(version, ['firehose', 'relay', '--stdout'])
       assert.equal(r.status, 1)
       assert.equal(r.stdout, '')
       assert.match(
         r.stderr,
         new RegExp(
-          `^atkafka: Node.js 22.18 or newer is needed; this is v${version.replace(/\./g, '\\.')} .*\n$`,
+          `^atkafka: Node.js 22.22 or newer is needed; this is v${version.replace(/\./g, '\\.')} .*\n$`,
         ),
       )
     }
@@ -50,14 +50,14 @@ describe('Node.js version', () => {
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
       engines: { node: string }
     }
-    assert.equal(pkg.engines.node, '>=22.18')
+    assert.equal(pkg.engines.node, '>=22.22')
     const bin = readFileSync(join(root, 'bin', 'atkafka'), 'utf8')
-    assert.match(bin, /var need = \[22, 18\]/)
+    assert.match(bin, /var need = \[22, 22\]/)
     const nodeSh = readFileSync(join(root, 'scripts', 'node.sh'), 'utf8')
-    assert.match(nodeSh, /Node\.js >= 22\.18/)
-    assert.match(nodeSh, /"\$major" -eq 22 \] && \[ "\$minor" -ge 18 \]/)
+    assert.match(nodeSh, /Node\.js >= 22\.22/)
+    assert.match(nodeSh, /"\$major" -eq 22 \] && \[ "\$minor" -ge 22 \]/)
     const readme = readFileSync(join(root, 'README.md'), 'utf8')
-    assert.match(readme, /You need Node\.js ≥ 22\.18/)
+    assert.match(readme, /You need Node\.js ≥ 22\.22/)
     // The quickstart's first command puts a recent enough Node first in PATH.
     assert.match(
       readme,

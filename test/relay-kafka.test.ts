@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -122,6 +123,40 @@ describe('relay mode into a real Kafka broker', () => {
     assert.deepEqual(relay.cursors, [undefined, LAST_SEQ])
     const again = await consumeAll(bootstrap!, topic, { idleMs: 1000, timeoutMs: 20000 })
     assert.equal(again.length, 152, 'no duplicates after a graceful restart')
+  })
+
+  it('into a new 200-partition topic: no warning or error line at start', async (t) => {
+    const relay = await startReplayRelay({ frames: realFrames })
+    t.after(() => relay.close().catch(() => {}))
+    const topic = `relay-new-${randomUUID()}`
+    const cursorFile = join(dir, 'new-topic.json')
+    const p = await spawnAtkafka([
+      ...relayToKafka(relay.url, bootstrap!, topic),
+      '--topic-partitions',
+      '200',
+      '--cursor-file',
+      cursorFile,
+    ])
+    try {
+      await eventually(
+        async () => (await cursorSeq(cursorFile)) === LAST_SEQ,
+        60000,
+        'cursor at the last seq',
+      )
+      await new Promise((r) => setTimeout(r, 2000))
+      p.child.kill('SIGTERM')
+      assert.equal(await p.exited, 0)
+    } finally {
+      p.child.kill('SIGKILL')
+    }
+    const lines = p
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: number; msg: string })
+    assert.match(p.stdout(), /created topic/)
+    const loud = lines.filter((l) => l.level >= 40)
+    assert.deepEqual(loud, [], 'warning or error lines')
   })
 
   it("at-kafka's command-line layout (flags at three levels, repeated list flags) gives the same messages as atkafka's own", async (t) => {

@@ -3,8 +3,8 @@ import { type EnrichConfig, enrichConfig } from '../enrich/config.ts'
 import { ConfigError } from '../errors.ts'
 import { COLLECTION_PATTERN_FORMS, isCollectionPattern } from '../filter.ts'
 import { type ListenAddress, parseListenAddress } from '../metrics-server.ts'
-import type { KafkaSecurity } from '../sink/kafka-client.ts'
-import type { Compression } from '../sink/kafka.ts'
+import type { KafkaSecurity } from '../sink/kafka-security.ts'
+import type { Compression, KafkaClientName } from '../sink/clients.ts'
 import { workerIdFromHostname } from '../snowflake.ts'
 import type { Values } from './values.ts'
 
@@ -19,6 +19,8 @@ export type OutputConfig =
       partitions: number
       replicationFactor: number
       compression: Compression
+      /** The Kafka client library. */
+      client: KafkaClientName
       /** Idempotent producers side by side (lanes keyed by DID). */
       producers: number
       security: KafkaSecurity
@@ -97,6 +99,13 @@ export function commonConfig(v: Values): CommonConfig {
         '--kafka-sasl-username/--kafka-sasl-password need --kafka-sasl-mechanism',
       )
     }
+    const compression = v.reqStr('kafka-compression') as Compression
+    const client = v.reqStr('kafka-client') as KafkaClientName
+    if (client === 'kafkajs' && compression !== 'none' && compression !== 'gzip') {
+      throw new ConfigError(
+        `--kafka-compression ${compression} needs --kafka-client platformatic (KafkaJS compresses only with none or gzip)`,
+      )
+    }
     const sslCa = v.str('kafka-ssl-ca')
     output = {
       kind: 'kafka',
@@ -104,7 +113,8 @@ export function commonConfig(v: Values): CommonConfig {
       topic,
       partitions: v.reqInt('topic-partitions'),
       replicationFactor: v.reqInt('replication-factor'),
-      compression: v.reqStr('kafka-compression') as Compression,
+      compression,
+      client,
       producers: v.reqInt('kafka-producers'),
       security: {
         saslMechanism: mechanism,
@@ -197,6 +207,7 @@ export function redactedOutput(output: OutputConfig): Record<string, unknown> {
     brokers: output.brokers,
     topic: output.topic,
     compression: output.compression,
+    client: output.client,
     sasl: output.security.saslMechanism ?? 'none',
     ssl: output.security.ssl,
   }

@@ -77,10 +77,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'kafka-compression',
     env: 'ATKAFKA_KAFKA_COMPRESSION',
     kind: 'choice',
-    choices: ['none', 'gzip'],
-    description: "Compression of produced batches (Osprey's consumer reads none or gzip)",
+    choices: ['none', 'gzip', 'snappy', 'lz4', 'zstd'],
+    description:
+      "Compression of produced batches (Osprey's consumer reads none or gzip; --kafka-client kafkajs: none or gzip only)",
     commands: ALL,
     default: 'none',
+  },
+  {
+    flag: 'kafka-client',
+    env: 'ATKAFKA_KAFKA_CLIENT',
+    kind: 'choice',
+    choices: ['platformatic', 'kafkajs'],
+    description:
+      'Kafka client library: @platformatic/kafka, or KafkaJS (unmaintained, slower; kept as an alternative)',
+    commands: ALL,
+    default: 'platformatic',
   },
   {
     flag: 'kafka-sasl-mechanism',

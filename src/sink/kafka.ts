@@ -17,8 +17,6 @@ import { Group, Outstanding, type OutMessage, type Sink, connectWithRetry } from
 
 export { KafkaFatalError } from './producer.ts'
 
-export type Compression = 'none' | 'gzip'
-
 /** The metrics the Kafka sink updates. */
 export type KafkaSinkMetrics = Pick<
   Metrics,
@@ -28,6 +26,8 @@ export type KafkaSinkMetrics = Pick<
 export interface KafkaSinkOptions {
   /** The Kafka client library (one adapter of the Producer port). */
   client: ProducerClient
+  /** The bootstrap servers, for log lines. */
+  brokers?: readonly string[]
   topic: string
   partitions: number
   replicationFactor: number
@@ -64,6 +64,9 @@ interface Entry extends ProduceRecord {
 
 /** A produce request unanswered for this long makes the sink not ready (a broker that hangs). */
 const STALLED_MS = 5000
+/** Starting without an answer from Kafka for this long is logged (then again every 15 s, at warn). */
+export const WAITING_NOTICE_MS = 2000
+const WAITING_REPEAT_MS = 15000
 
 /** Whether `err` (from a {@link ProducerClient} or {@link Producer}) is one no retry can fix. */
 export function isFatalKafkaError(err: unknown): boolean {
@@ -114,13 +117,48 @@ export class KafkaSink implements Sink {
     return this.#pending.count
   }
 
-  /** Connected, every lane's last produce request succeeded and none has hung for {@link STALLED_MS}. */
+  /**
+   * Connected, no lane's batch has failed twice in a row (a single failure its retry fixes, as
+   * when a partition's leader moves, does not count) and no produce request has hung for
+   * {@link STALLED_MS}.
+   */
   isReady(): boolean {
     return this.#connected && this.#lanes.every((l) => l.isReady())
   }
 
   /** Connect and create the topic if missing; retries until `signal` aborts, unless fatal. */
   async start(signal: AbortSignal): Promise<void> {
+    const { topic } = this.#opts
+    const stopNotices = this.#waitingNotices()
+    try {
+      await this.#connect(signal)
+    } finally {
+      stopNotices()
+    }
+    this.#connected = true
+    this.#log.info({ topic, producers: this.#lanes.length }, 'connected to Kafka')
+    for (const l of this.#lanes) l.kick()
+  }
+
+  /**
+   * Log "waiting for Kafka at …" after {@link WAITING_NOTICE_MS} without a connection (a broker
+   * that accepts connections and never answers gives no error for as long as a request may
+   * take), then every 15 s at warn; returns the function that stops it.
+   */
+  #waitingNotices(): () => void {
+    const where = this.#opts.brokers?.join(',') ?? 'the bootstrap servers'
+    const since = performance.now()
+    let timer: NodeJS.Timeout
+    const notice = (level: 'info' | 'warn') => {
+      const waitedMs = Math.round(performance.now() - since)
+      this.#log[level]({ brokers: where, waitedMs }, `waiting for Kafka at ${where}: no answer yet`)
+      timer = setTimeout(() => notice('warn'), WAITING_REPEAT_MS).unref()
+    }
+    timer = setTimeout(() => notice('info'), WAITING_NOTICE_MS).unref()
+    return () => clearTimeout(timer)
+  }
+
+  async #connect(signal: AbortSignal): Promise<void> {
     const { client, topic, partitions, replicationFactor } = this.#opts
     await connectWithRetry(
       async () => {
@@ -140,9 +178,6 @@ export class KafkaSink implements Sink {
           err instanceof ProduceError && err.kind === 'fatal' ? toKafkaFatalError(err) : undefined,
       },
     )
-    this.#connected = true
-    this.#log.info({ topic, producers: this.#lanes.length }, 'connected to Kafka')
-    for (const l of this.#lanes) l.kick()
   }
 
   write(messages: readonly OutMessage[], done: () => void): void {
@@ -310,7 +345,10 @@ class Lane {
           return
         }
         if (stop.aborted) return
-        this.#ready = false
+        // One failure the next attempt may fix (a partition's leader moved) leaves the lane
+        // ready; the same batch failing again, or a request that hung before it failed (the
+        // lane already counted as not ready), means Kafka is not taking messages.
+        if (attempt >= 1 || performance.now() - t0 >= STALLED_MS) this.#ready = false
         metrics.produceRetries.inc()
         const delay = backoffDelay(attempt, this.#s.opts.retryBaseMs ?? 200, 10000)
         this.#log.warn(

@@ -1,12 +1,10 @@
-import { Partitioners, type ICustomPartitioner } from './kafkajs.ts'
-
 const SEED = 0x9747b28c
 const M = 0x5bd1e995
 
 /**
  * Kafka's murmur2 (the Java client's `Utils.murmur2`) of a key's UTF-8 bytes, in 32-bit integer
- * arithmetic. Gives the same value as KafkaJS's implementation, which computes it with 64-bit
- * Long objects and is among the costliest parts of producing a message.
+ * arithmetic (KafkaJS computes it with 64-bit Long objects, @platformatic/kafka's
+ * Java-compatible partitioner with BigInt; both cost far more).
  */
 export function murmur2(key: string): number {
   let bytes: Uint8Array | undefined
@@ -40,23 +38,4 @@ export function murmur2(key: string): number {
   h = Math.imul(h, M)
   h ^= h >>> 15
   return h
-}
-
-/**
- * KafkaJS's DefaultPartitioner (murmur2 of the key, as the Java client and at-kafka), with the
- * hash of string keys computed by {@link murmur2}; every other case (an explicit partition, a
- * Buffer or missing key) goes to KafkaJS's own partitioner. Same partition for every message.
- */
-export const FastDefaultPartitioner: ICustomPartitioner = () => {
-  const fallback = Partitioners.DefaultPartitioner()
-  return (args) => {
-    const { message, partitionMetadata } = args
-    if (
-      (message.partition === null || message.partition === undefined) &&
-      typeof message.key === 'string'
-    ) {
-      return (murmur2(message.key) & 0x7fffffff) % partitionMetadata.length
-    }
-    return fallback(args)
-  }
 }

@@ -47,6 +47,14 @@ export function saslRejectedMessage(detail: string): string {
   return `Kafka rejected the SASL credentials (check --kafka-sasl-mechanism, --kafka-sasl-username and --kafka-sasl-password): ${detail}`
 }
 
+/**
+ * The message of a fatal error for a broker that answered the SASL handshake with `code`
+ * (ILLEGAL_SASL_STATE): the listener at that address speaks no SASL, or speaks TLS too.
+ */
+export function saslNotSpokenMessage(code: string, broker: string | undefined): string {
+  return `Kafka${broker === undefined ? '' : ` at ${broker}`} did not accept a SASL handshake (${code}): the listener may not speak SASL, or may need TLS; check that the port is the SASL_PLAINTEXT or SASL_SSL listener, and --kafka-sasl-mechanism and --kafka-ssl`
+}
+
 /** The message of a fatal error the broker answered with `code` (e.g. TOPIC_AUTHORIZATION_FAILED). */
 export function refusedMessage(code: string, detail: string): string {
   return `Kafka refused the request (${code}): ${detail}`

@@ -1,5 +1,6 @@
 // A Kafka stand-in behind the Producer port: a log per topic and partition, idempotent
 // (a record re-sent after a failure is stored once), with scripted failures and delays.
+import type { ICustomPartitioner } from 'kafkajs'
 import { murmur2 } from '../../src/sink/partitioner.ts'
 import {
   ProduceError,
@@ -139,5 +140,75 @@ class FakeProducer implements Producer {
 
   async close(): Promise<void> {
     this.#connected = false
+  }
+}
+
+/**
+ * A stand-in for a KafkaJS `Kafka` client (the part the KafkaJS adapter uses), reproducing how
+ * KafkaJS 2.2.4 answers a send whose retry skipped a partition whose leader moved to a broker
+ * that had already answered: the send resolves, with no answer for that partition. A real
+ * cluster does this only in a narrow race.
+ */
+export class FakeKafkaJs {
+  readonly partitions: number
+  /** Called per send: partitions to leave out of the answer (and not store). */
+  readonly skip: (send: number) => ReadonlySet<number>
+  /** topic → partition → values stored, in order. */
+  readonly log = new Map<string, string[][]>()
+  sends = 0
+
+  constructor(opts: { partitions?: number; skip: (send: number) => ReadonlySet<number> }) {
+    this.partitions = opts.partitions ?? 8
+    this.skip = opts.skip
+  }
+
+  admin() {
+    return {
+      connect: async () => {},
+      disconnect: async () => {},
+      listTopics: async () => [...this.log.keys()],
+      createTopics: async () => true,
+    }
+  }
+
+  producer(config: { createPartitioner: ICustomPartitioner }) {
+    const partition = config.createPartitioner()
+    const partitionMetadata = Array.from({ length: this.partitions }, (_, i) => ({
+      partitionId: i,
+      leader: 1,
+      partitionErrorCode: 0,
+      replicas: [1],
+      isr: [1],
+    }))
+    const send = async (topic: string, messages: Array<{ key: string; value: string }>) => {
+      const skipped = this.skip(this.sends++)
+      let parts = this.log.get(topic)
+      if (parts === undefined) {
+        parts = Array.from({ length: this.partitions }, () => [])
+        this.log.set(topic, parts)
+      }
+      const answered = new Set<number>()
+      for (const message of messages) {
+        const p = partition({ topic, partitionMetadata, message })
+        if (skipped.has(p)) continue
+        parts[p]!.push(message.value)
+        answered.add(p)
+      }
+      return [...answered].map((p) => ({ topicName: topic, partition: p, errorCode: 0 }))
+    }
+    return {
+      connect: async () => {},
+      disconnect: async () => {},
+      send: (r: { topic: string; messages: Array<{ key: string; value: string }> }) =>
+        send(r.topic, r.messages),
+      sendBatch: async (r: {
+        topicMessages: Array<{ topic: string; messages: Array<{ key: string; value: string }> }>
+      }) => (await Promise.all(r.topicMessages.map((t) => send(t.topic, t.messages)))).flat(),
+    }
+  }
+
+  /** Values stored for `topic`, partition by partition. */
+  values(topic: string): string[] {
+    return (this.log.get(topic) ?? []).flat()
   }
 }

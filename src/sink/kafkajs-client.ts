@@ -1,17 +1,7 @@
 import { hostname } from 'node:os'
-import { readFileSync } from 'node:fs'
-import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from './kafkajs.ts'
+import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs'
 import type { Logger } from '../logger.ts'
-
-export interface KafkaSecurity {
-  /** SASL mechanism, or undefined for none. */
-  saslMechanism?: 'plain' | 'scram-sha-256' | 'scram-sha-512'
-  saslUsername?: string
-  saslPassword?: string
-  ssl: boolean
-  /** Path of a PEM CA bundle to trust (implies TLS). */
-  sslCa?: string
-}
+import { type KafkaSecurity, tlsSettings } from './kafka-security.ts'
 
 export interface KafkaClientOptions {
   brokers: readonly string[]
@@ -42,10 +32,8 @@ export function createKafka(opts: KafkaClientOptions): Kafka {
     requestTimeout: 30000,
     retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5000 },
   }
-  if (security.ssl || security.sslCa !== undefined) {
-    config.ssl =
-      security.sslCa !== undefined ? { ca: [readFileSync(security.sslCa, 'utf8')] } : true
-  }
+  const tls = tlsSettings(security)
+  if (tls.tls) config.ssl = tls.ca !== undefined ? { ca: [tls.ca] } : true
   if (security.saslMechanism !== undefined) {
     config.sasl = {
       mechanism: security.saslMechanism,
