@@ -251,6 +251,8 @@ describe('queryEvents pages', () => {
     assert.deepEqual(toMessage(page.events[0]!), {
       key: '1',
       value: JSON.stringify(raw.events[0]),
+      // What --kafka-headers puts on the message: the subject's DID, the event id as the cursor.
+      meta: { kind: 'ozone', did: 'did:plc:subject', cursor: '1', time: at(0) },
     })
     assert.deepEqual(parsePage({ events: [] }), { events: [], cursor: undefined })
     for (const bad of [
